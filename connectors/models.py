@@ -1,0 +1,1 @@
+"""Outbound sync models (target bindings, outbox, delivery attempts) live here."""

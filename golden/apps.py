@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+
+
+class GoldenConfig(AppConfig):
+    name = "golden"
+    verbose_name = "Golden records"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from simple_history.signals import pre_create_historical_record
+
+        from mdm.context import current_correlation_id
+
+        def stamp_correlation_id(history_instance: Any = None, **_: Any) -> None:
+            history_instance.correlation_id = current_correlation_id()
+
+        pre_create_historical_record.connect(
+            stamp_correlation_id, weak=False, dispatch_uid="golden.stamp_correlation_id"
+        )

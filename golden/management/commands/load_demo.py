@@ -1,0 +1,92 @@
+"""Load realistic demo data: a few hundred companies across crm/psa/erp with deliberate
+duplicates, our own legal entities, service codes and projects, plus demo users.
+
+Goes through the same ingest service as the API, each system as its own integration.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand, CommandParser
+from rest_framework.authtoken.models import Token
+
+from golden import roles, synthetic
+from golden.models import GoldenRecord, IntegrationBinding, SourceSystem
+from golden.services import ingest_records
+from mdm.context import correlation_scope
+
+DEMO_PASSWORD = "demo-steward-2026"
+
+
+def demo_users() -> dict[str, Any]:
+    """Create (or reuse) the demo logins and integration tokens."""
+    def user(name: str, role: str | None, **extra: Any) -> User:
+        account, created = User.objects.get_or_create(username=name, defaults=extra)
+        if created:
+            account.set_password(DEMO_PASSWORD)
+            account.save()
+        if role:
+            account.groups.add(Group.objects.get(name=role))
+        return account
+
+    people = {
+        "admin": user("admin", None, is_staff=True, is_superuser=True),
+        "steward": user("steward", roles.STEWARD, is_staff=False),
+        "viewer": user("viewer", roles.VIEWER),
+    }
+    tokens = {}
+    for system in SourceSystem.objects.filter(code__in=["crm", "psa", "erp"]):
+        integration = user(f"{system.code}-integration", roles.INTEGRATION)
+        IntegrationBinding.objects.get_or_create(user=integration, defaults={"system": system})
+        tokens[system.code] = _demo_token(integration, system.code)
+    tokens["viewer"] = _demo_token(people["viewer"], "viewer")
+    return {"people": people, "tokens": tokens}
+
+
+def _demo_token(account: User, name: str) -> str:
+    # Fixed demo keys so the README's curl examples work as written; demo data only.
+    token, _ = Token.objects.get_or_create(user=account, defaults={"key": f"demo-{name}-token"})
+    return token.key
+
+
+class Command(BaseCommand):
+    help = "Load demo master data and demo users (idempotent: re-running changes nothing)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--companies", type=int, default=250)
+        parser.add_argument("--projects", type=int, default=120)
+        parser.add_argument("--seed", type=int, default=2026)
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        users = demo_users()
+        seed = opts["seed"]
+        legal_entities = synthetic.generate_legal_entities(seed=seed)
+        customers = list(synthetic.generate_customers(opts["companies"], seed=seed))
+        services = synthetic.generate_service_codes(seed=seed)
+        projects = synthetic.generate_projects(customers, legal_entities, opts["projects"], seed=seed)
+        counts: Counter[str] = Counter()
+        with correlation_scope():
+            for records in (legal_entities, customers, services, projects):
+                by_system: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+                for record in records:
+                    by_system[(record.entity, record.system)].append(record.data)
+                for (entity, system_code), batch in sorted(by_system.items()):
+                    system = SourceSystem.objects.get(code=system_code)
+                    actor = User.objects.get(username=f"{system_code}-integration")
+                    for start in range(0, len(batch), 500):
+                        results = ingest_records(
+                            entity_type=entity, system=system, records=batch[start : start + 500],
+                            actor=actor, reason="demo data",
+                        )
+                        counts.update(f"{entity}:{r.action}" for r in results)
+        for key in sorted(counts):
+            self.stdout.write(f"  {key:36} {counts[key]:6}")
+        golden = Counter(GoldenRecord.objects.filter(status="active").values_list("entity_type", flat=True))
+        self.stdout.write("Golden records: " + ", ".join(f"{k} {v}" for k, v in sorted(golden.items())))
+        self.stdout.write("")
+        self.stdout.write(f"Logins (password {DEMO_PASSWORD}): admin, steward, viewer")
+        for name, key in users["tokens"].items():
+            self.stdout.write(f"API token {name:8} {key}")

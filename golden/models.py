@@ -1,0 +1,317 @@
+"""The governed data: source systems, source records, golden records, the crosswalk,
+match candidates, merge events and golden's change feed.
+
+Writes go through ``golden.services``; see docs/ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from golden.entities import EntityType
+
+
+class CorrelatedHistory(models.Model):
+    """Base of every historical model: which request or run made the change."""
+
+    correlation_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+
+class SourceSystem(models.Model):
+    """A system that sends or receives records: crm, psa, erp, or one registered later."""
+
+    class Kind(models.TextChoices):
+        CRM = "crm", "CRM"
+        PSA = "psa", "PSA"
+        ERP = "erp", "ERP"
+        OTHER = "other", "Other"
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=128)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    owner = models.CharField(max_length=128, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(bases=[CorrelatedHistory])
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class IntegrationBinding(models.Model):
+    """Binds an integration's API user to the one source system it may write as."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="integration_binding"
+    )
+    system = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="bindings")
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.system}"
+
+
+class GoldenRecord(models.Model):
+    """The governed record of one real-world entity, with a canonical ID that never changes.
+
+    ``attributes`` holds the survived values and ``lineage`` says, per attribute, which
+    source record won and by which rule. A merged record keeps its ID and points to its
+    survivor; canonical IDs are never reused.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        MERGED = "merged", "Merged"
+        RETIRED = "retired", "Retired"
+
+    entity_type = models.CharField(max_length=32, choices=EntityType.CHOICES)
+    canonical_id = models.CharField(max_length=32, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_from"
+    )
+    version = models.PositiveIntegerField(default=1)
+    attributes = models.JSONField(default=dict, blank=True)
+    lineage = models.JSONField(default=dict, blank=True)
+    pins = models.JSONField(
+        default=dict, blank=True, help_text="Steward-pinned values that survive recomputation."
+    )
+    # Denormalised from attributes for indexed filters and search.
+    name = models.CharField(max_length=255, blank=True, db_index=True)
+    country = models.CharField(max_length=2, blank=True, db_index=True)
+    tax_id = models.CharField(max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    history = HistoricalRecords(bases=[CorrelatedHistory])
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["entity_type", "status", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.canonical_id} {self.name}"
+
+
+class SourceRecord(models.Model):
+    """One record as one system knows it, linked to exactly one golden record.
+
+    The raw payload is kept as received; ``cleaned`` holds validated values in
+    canonical form and the ``*_key`` columns are the indexed keys deterministic
+    linking looks up. Matching never deletes a source record.
+    """
+
+    system = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="records")
+    entity_type = models.CharField(max_length=32, choices=EntityType.CHOICES)
+    source_id = models.CharField(max_length=128)
+    golden = models.ForeignKey(
+        GoldenRecord, on_delete=models.PROTECT, related_name="source_records"
+    )
+    payload = models.JSONField(default=dict)
+    cleaned = models.JSONField(default=dict)
+    strong_key = models.CharField(max_length=160, blank=True, db_index=True)
+    identity_key = models.CharField(max_length=320, blank=True, db_index=True)
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    content_hash = models.CharField(max_length=64)
+    correlation_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(bases=[CorrelatedHistory])
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "entity_type", "source_id"], name="uniq_source_record"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system_id}:{self.entity_type}:{self.source_id}"
+
+
+class ExternalReference(models.Model):
+    """An ID a target system assigned to a golden record when we pushed it there."""
+
+    golden = models.ForeignKey(
+        GoldenRecord, on_delete=models.CASCADE, related_name="external_references"
+    )
+    system = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="+")
+    external_id = models.CharField(max_length=128)
+    object_type = models.CharField(max_length=64, blank=True)
+    assigned_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(bases=[CorrelatedHistory])
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["golden", "system"], name="uniq_external_ref"),
+        ]
+        indexes = [models.Index(fields=["system", "external_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.golden_id}@{self.system_id}={self.external_id}"
+
+
+class CanonicalIdCounter(models.Model):
+    """The last number handed out per prefix, so canonical IDs are never reused."""
+
+    prefix = models.CharField(max_length=8, primary_key=True)
+    last_number = models.PositiveBigIntegerField(default=0)
+
+
+class MatchCandidate(models.Model):
+    """Two golden records that may be one entity, waiting for a steward."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        MERGED = "merged", "Merged"
+        NOT_A_MATCH = "not_a_match", "Not a match"
+        DEFERRED = "deferred", "Deferred"
+
+    entity_type = models.CharField(max_length=32, choices=EntityType.CHOICES)
+    golden_a = models.ForeignKey(GoldenRecord, on_delete=models.CASCADE, related_name="+")
+    golden_b = models.ForeignKey(GoldenRecord, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField(default=0.0)
+    evidence = models.JSONField(default=list, blank=True)
+    reason = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(bases=[CorrelatedHistory])
+
+    class Meta:
+        ordering = ["-score", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["golden_a", "golden_b"], name="uniq_candidate_pair"),
+            models.CheckConstraint(
+                condition=models.Q(golden_a__lt=models.F("golden_b")), name="candidate_pair_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.golden_a_id}~{self.golden_b_id} ({self.score:.2f}, {self.status})"
+
+
+class MergeEvent(models.Model):
+    """A merge of golden records, with the snapshot needed to undo it exactly."""
+
+    survivor = models.ForeignKey(GoldenRecord, on_delete=models.PROTECT, related_name="+")
+    merged = models.ManyToManyField(GoldenRecord, related_name="+")
+    snapshot = models.JSONField(default=dict)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    correlation_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"merge into {self.survivor_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class GoldenChange(models.Model):
+    """Golden's append-only change feed, written in the same transaction as the change.
+
+    Outbound sync, webhooks and the activity views read it; ``golden`` never imports them.
+    """
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Updated"
+        MERGED = "merged", "Merged"
+        UNMERGED = "unmerged", "Unmerged"
+        RETIRED = "retired", "Retired"
+
+    golden = models.ForeignKey(GoldenRecord, on_delete=models.PROTECT, related_name="changes")
+    canonical_id = models.CharField(max_length=32)
+    entity_type = models.CharField(max_length=32, choices=EntityType.CHOICES)
+    version = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.CharField(max_length=150, blank=True)
+    correlation_id = models.CharField(max_length=64, blank=True)
+    snapshot = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["golden", "version"])]
+
+    def __str__(self) -> str:
+        return f"{self.canonical_id} v{self.version} {self.kind}"
+
+
+class IngestRequest(models.Model):
+    """A stored ingest response, replayed when a client repeats its Idempotency-Key."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=128)
+    entity_type = models.CharField(max_length=32, choices=EntityType.CHOICES)
+    system = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="+")
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="uniq_idempotency_key")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"
+
+
+class RejectedRecord(models.Model):
+    """An ingested record that failed validation: its payload and field errors, for the
+    exception queue. Resolved when a later ingest of the same source record succeeds."""
+
+    system = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="+")
+    entity_type = models.CharField(max_length=32, choices=EntityType.CHOICES)
+    source_id = models.CharField(max_length=128, blank=True)
+    payload = models.JSONField()
+    errors = models.JSONField()
+    correlation_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["system", "entity_type", "source_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.system_id}:{self.entity_type}:{self.source_id or '?'}"
+
+
+class SourceReference(models.Model):
+    """A source record's pointer to another record of the same system (a parent account,
+    a project's customer), indexed so the referrer is recomputed when the target arrives."""
+
+    source_record = models.ForeignKey(
+        SourceRecord, on_delete=models.CASCADE, related_name="references"
+    )
+    field = models.CharField(max_length=64)
+    system = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="+")
+    target_entity_type = models.CharField(max_length=32, choices=EntityType.CHOICES)
+    target_source_id = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source_record", "field"], name="uniq_reference_field")
+        ]
+        indexes = [models.Index(fields=["system", "target_entity_type", "target_source_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.source_record_id}.{self.field} → {self.target_source_id}"

@@ -1,0 +1,943 @@
+"""Seeded synthetic CRM / PSA / ERP master data with ground truth.
+
+Used by the demo loader (a few hundred companies) and by matcher benchmarks
+(10^5..10^6 records), so customers are streamed and every random draw comes
+from a single ``random.Random``: one seed always yields the same records.
+
+Ground truth: ``SyntheticRecord.entity_key`` names the real-world thing; two
+records are true duplicates iff their keys are equal. ``family`` marks hard
+negatives (distinct entities built to look alike: sister companies, brand
+spin-offs, generic names, same name in another legal form) so evaluation can
+report on them separately. Pure Python; only python-stdnum for check digits.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from itertools import combinations
+from os import PathLike
+from typing import NamedTuple
+
+from stdnum import luhn
+from stdnum.au import abn
+from stdnum.br import cnpj
+from stdnum.es import cif
+from stdnum.iso7064 import mod_11_10
+from stdnum.jp import cn
+
+# ---------------------------------------------------------------------------
+# Canonical field lists (write_csv headers; every record carries all of them)
+# ---------------------------------------------------------------------------
+CUSTOMER_FIELDS = ("source_id", "name", "tax_id", "website", "email", "phone", "address_line1",
+                   "city", "region", "postal_code", "country", "parent_source_id", "industry",
+                   "currency", "updated_at")
+LEGAL_ENTITY_FIELDS = ("source_id", "name", "registration_number", "tax_id", "country",
+                       "base_currency", "erp_subsidiary_code", "address_line1", "city",
+                       "postal_code", "updated_at")
+PROJECT_FIELDS = ("source_id", "code", "name", "customer_source_id",
+                  "billing_legal_entity_source_id", "billing_method", "currency", "start_date",
+                  "end_date", "status", "cost_center", "department", "project_manager",
+                  "crm_opportunity_ref", "updated_at")
+SERVICE_CODE_FIELDS = ("source_id", "code", "name", "category", "unit", "tax_code",
+                       "revenue_account", "updated_at")
+SYSTEMS = ("crm", "psa", "erp")
+FAMILY_KINDS = ("group", "brand", "generic", "legal_form")
+
+# ---------------------------------------------------------------------------
+# Word lists
+# ---------------------------------------------------------------------------
+
+
+class _Country(NamedTuple):
+    code: str
+    names: tuple[str, ...]  # English first, then native / colloquial spellings
+    currency: str
+    dial: str
+    trunk: str  # national trunk prefix, dropped in international format
+    tld: str
+    street: str  # key into _STREETS
+    forms: tuple[tuple[str, ...], ...]  # legal forms: canonical spelling first
+    cities: tuple[tuple[str, str, str, str, str], ...]  # native, English, region, postal, area
+
+
+_COUNTRIES: dict[str, _Country] = {c.code: c for c in (
+    _Country("US", ("United States", "USA", "U.S.", "United States of America"), "USD", "1", "", ".com", "en",
+             (("Inc.", "Inc", "Incorporated", "INC"), ("LLC", "L.L.C.", "Llc"), ("Corp.", "Corporation", "Corp")),
+             (("New York", "New York", "NY", "100##", "212"), ("Chicago", "Chicago", "IL", "606##", "312"),
+              ("Denver", "Denver", "CO", "802##", "303"), ("San Francisco", "San Francisco", "CA", "941##", "415"),
+              ("Austin", "Austin", "TX", "787##", "512"), ("Boston", "Boston", "MA", "021##", "617"),
+              ("Seattle", "Seattle", "WA", "981##", "206"), ("Atlanta", "Atlanta", "GA", "303##", "404"))),
+    _Country("GB", ("United Kingdom", "UK", "Great Britain", "England"), "GBP", "44", "0", ".co.uk", "en",
+             (("Ltd", "Limited", "Ltd.", "LTD"), ("PLC", "plc", "Public Limited Company"), ("LLP", "L.L.P.")),
+             (("London", "London", "ENG", "EC# #@@", "20"), ("Manchester", "Manchester", "ENG", "M# #@@", "161"),
+              ("Birmingham", "Birmingham", "ENG", "B# #@@", "121"), ("Edinburgh", "Edinburgh", "SCT", "EH# #@@", "131"),
+              ("Leeds", "Leeds", "ENG", "LS# #@@", "113"))),
+    _Country("DE", ("Germany", "Deutschland", "Bundesrepublik Deutschland"), "EUR", "49", "0", ".de", "de",
+             (("GmbH", "G.m.b.H.", "Gmbh", "GMBH"), ("AG", "A.G.", "Aktiengesellschaft"),
+              ("GmbH & Co. KG", "GmbH & Co KG", "GmbH u. Co. KG")),
+             (("Berlin", "Berlin", "BE", "10###", "30"), ("München", "Munich", "BY", "80###", "89"),
+              ("Hamburg", "Hamburg", "HH", "20###", "40"), ("Frankfurt am Main", "Frankfurt", "HE", "60###", "69"),
+              ("Köln", "Cologne", "NW", "50###", "221"), ("Stuttgart", "Stuttgart", "BW", "70###", "711"),
+              ("Düsseldorf", "Duesseldorf", "NW", "40###", "211"))),
+    _Country("FR", ("France", "République française"), "EUR", "33", "0", ".fr", "fr",
+             (("SAS", "S.A.S.", "Sas"), ("SA", "S.A."), ("SARL", "S.A.R.L.", "Sàrl")),
+             (("Paris", "Paris", "IDF", "750##", "1"), ("Lyon", "Lyons", "ARA", "690##", "4"),
+              ("Marseille", "Marseilles", "PAC", "130##", "4"), ("Toulouse", "Toulouse", "OCC", "310##", "5"),
+              ("Lille", "Lille", "HDF", "590##", "3"), ("Bordeaux", "Bordeaux", "NAQ", "330##", "5"))),
+    _Country("NL", ("Netherlands", "Nederland", "The Netherlands", "Holland"), "EUR", "31", "0", ".nl", "nl",
+             (("B.V.", "BV", "Bv"), ("N.V.", "NV")),
+             (("Amsterdam", "Amsterdam", "NH", "10## @@", "20"), ("Rotterdam", "Rotterdam", "ZH", "30## @@", "10"),
+              ("Utrecht", "Utrecht", "UT", "35## @@", "30"), ("Den Haag", "The Hague", "ZH", "25## @@", "70"),
+              ("Eindhoven", "Eindhoven", "NB", "56## @@", "40"))),
+    _Country("ES", ("Spain", "España", "Espana"), "EUR", "34", "", ".es", "es",
+             (("S.L.", "SL", "Sociedad Limitada"), ("S.A.", "SA", "Sociedad Anónima")),
+             (("Madrid", "Madrid", "MD", "280##", "91"), ("Barcelona", "Barcelona", "CT", "080##", "93"),
+              ("Valencia", "Valencia", "VC", "460##", "96"), ("Sevilla", "Seville", "AN", "410##", "95"),
+              ("Bilbao", "Bilbao", "PV", "480##", "94"))),
+    _Country("IT", ("Italy", "Italia"), "EUR", "39", "", ".it", "it",
+             (("S.r.l.", "SRL", "Srl"), ("S.p.A.", "SpA", "SPA")),
+             (("Milano", "Milan", "MI", "201##", "02"), ("Roma", "Rome", "RM", "001##", "06"),
+              ("Torino", "Turin", "TO", "101##", "011"), ("Bologna", "Bologna", "BO", "401##", "051"),
+              ("Firenze", "Florence", "FI", "501##", "055"))),
+    _Country("CH", ("Switzerland", "Schweiz", "Suisse", "Svizzera"), "CHF", "41", "0", ".ch", "ch",
+             (("AG", "A.G.", "SA"), ("GmbH", "G.m.b.H.", "Sàrl")),
+             (("Zürich", "Zurich", "ZH", "80##", "44"), ("Genève", "Geneva", "GE", "12##", "22"),
+              ("Basel", "Basle", "BS", "40##", "61"), ("Bern", "Berne", "BE", "30##", "31"),
+              ("Lausanne", "Lausanne", "VD", "10##", "21"))),
+    _Country("SE", ("Sweden", "Sverige"), "SEK", "46", "0", ".se", "se",
+             (("AB", "Aktiebolag", "A.B.", "AB (publ)"),),
+             (("Stockholm", "Stockholm", "AB", "1## ##", "8"), ("Göteborg", "Gothenburg", "O", "4## ##", "31"),
+              ("Malmö", "Malmo", "M", "2## ##", "40"), ("Uppsala", "Uppsala", "C", "75# ##", "18"))),
+    _Country("AU", ("Australia", "AUS", "Commonwealth of Australia"), "AUD", "61", "0", ".com.au", "en",
+             (("Pty Ltd", "Pty. Ltd.", "Proprietary Limited", "PTY LTD"), ("Ltd", "Limited")),
+             (("Sydney", "Sydney", "NSW", "2###", "2"), ("Melbourne", "Melbourne", "VIC", "3###", "3"),
+              ("Brisbane", "Brisbane", "QLD", "4###", "7"), ("Perth", "Perth", "WA", "6###", "8"))),
+    _Country("CA", ("Canada", "CAN"), "CAD", "1", "", ".ca", "en",
+             (("Inc.", "Inc", "Incorporated"), ("Ltd.", "Limited", "Ltée")),
+             (("Toronto", "Toronto", "ON", "M#@ #@#", "416"), ("Vancouver", "Vancouver", "BC", "V#@ #@#", "604"),
+              ("Montréal", "Montreal", "QC", "H#@ #@#", "514"), ("Calgary", "Calgary", "AB", "T#@ #@#", "403"))),
+    _Country("IN", ("India", "Bharat", "IND"), "INR", "91", "0", ".in", "en",
+             (("Pvt. Ltd.", "Private Limited", "Pvt Ltd", "P. Ltd."), ("Ltd.", "Limited")),
+             (("Mumbai", "Bombay", "MH", "4000##", "22"), ("Bengaluru", "Bangalore", "KA", "5600##", "80"),
+              ("New Delhi", "Delhi", "DL", "1100##", "11"), ("Pune", "Poona", "MH", "4110##", "20"),
+              ("Hyderabad", "Hyderabad", "TG", "5000##", "40"))),
+    _Country("JP", ("Japan", "Nippon", "JPN"), "JPY", "81", "0", ".co.jp", "jp",
+             (("K.K.", "Kabushiki Kaisha", "KK", "Co., Ltd."), ("G.K.", "Godo Kaisha", "GK")),
+             (("Tokyo", "Tokyo", "13", "1##-####", "3"), ("Osaka", "Osaka", "27", "5##-####", "6"),
+              ("Yokohama", "Yokohama", "14", "2##-####", "45"), ("Nagoya", "Nagoya", "23", "4##-####", "52"))),
+    _Country("BR", ("Brazil", "Brasil"), "BRL", "55", "0", ".com.br", "br",
+             (("Ltda.", "Ltda", "Limitada", "LTDA"), ("S.A.", "SA", "S/A")),
+             (("São Paulo", "Sao Paulo", "SP", "0####-###", "11"), ("Rio de Janeiro", "Rio", "RJ", "2####-###", "21"),
+              ("Belo Horizonte", "Belo Horizonte", "MG", "3####-###", "31"), ("Curitiba", "Curitiba", "PR", "8####-###", "41"))),
+)}
+# Customer mix of a Europe/US-centred firm; expanded so a draw is one rng.choice.
+_COUNTRY_BAG = tuple(c for c, w in (("US", 22), ("GB", 14), ("DE", 12), ("FR", 8), ("NL", 6), ("ES", 5),
+                                    ("IT", 5), ("CH", 4), ("SE", 4), ("AU", 5), ("CA", 5), ("IN", 4),
+                                    ("JP", 3), ("BR", 3)) for _ in range(w))
+_COUNTRY_LOOKUP = {n.lower(): c.code for c in _COUNTRIES.values() for n in (c.code, *c.names)}
+_IN_STATES = {"MH": "27", "KA": "29", "DL": "07", "TG": "36"}  # GSTIN state prefixes
+_EIN_PREFIXES = ("12", "20", "26", "27", "45", "46", "47", "81", "82", "83", "84", "86", "88", "91", "94", "98")
+
+# Streets as (name words, (full type, abbreviated type)); layout depends on the style.
+_STREETS = {
+    "en": (("Main", "Oak", "Maple", "Market", "Church", "High", "King", "Queen", "Park", "Mill", "Station",
+            "Bridge", "Victoria", "Elm", "Cedar", "Lake", "Hill", "Washington", "Lincoln", "Wacker"),
+           (("Street", "St."), ("Avenue", "Ave."), ("Road", "Rd."), ("Boulevard", "Blvd."), ("Lane", "Ln."),
+            ("Drive", "Dr."))),
+    "de": (("Haupt", "Bahnhof", "Schiller", "Goethe", "Linden", "Friedrich", "Kaiser", "Garten", "Markt",
+            "Rosen", "Berliner", "Königs"), (("straße", "str."), ("straße", "strasse"), ("allee", "allee"), ("weg", "weg"))),
+    "ch": (("Bahnhof", "Limmat", "Seefeld", "Rennweg", "Löwen", "Kirch", "Rosen"),
+           (("strasse", "str."), ("gasse", "g."), ("weg", "weg"))),
+    "nl": (("Heren", "Keizers", "Prinsen", "Kerk", "Molen", "Stations", "Markt", "Rozen"),
+           (("gracht", "gr."), ("straat", "str."), ("weg", "wg."), ("laan", "ln."))),
+    "se": (("Kungs", "Drottning", "Stor", "Svea", "Hamn", "Kyrko", "Strand", "Birger Jarls"),
+           (("gatan", "g."), ("vägen", "v."))),
+    "fr": (("de la Paix", "Victor Hugo", "du Faubourg Saint-Honoré", "de Rivoli", "Jean Jaurès",
+            "de la République", "Pasteur", "des Champs-Élysées", "Gambetta", "Voltaire"),
+           (("rue", "r."), ("avenue", "av."), ("boulevard", "bd"), ("place", "pl."))),
+    "es": (("Mayor", "de Alcalá", "Gran Vía", "de la Castellana", "de Serrano", "Diagonal", "del Prado"),
+           (("Calle", "C/"), ("Avenida", "Avda."), ("Paseo", "Pº"))),
+    "it": (("Roma", "Garibaldi", "Dante", "Verdi", "Mazzini", "della Repubblica", "Vittorio Emanuele II"),
+           (("Via", "V."), ("Viale", "V.le"), ("Piazza", "P.za"), ("Corso", "C.so"))),
+    "br": (("Paulista", "Brigadeiro Faria Lima", "das Nações Unidas", "Rio Branco", "Augusta", "Oscar Freire"),
+           (("Avenida", "Av."), ("Rua", "R."), ("Alameda", "Al."))),
+    "jp": (("Marunouchi", "Shibuya", "Roppongi", "Umeda", "Nishi-Shinjuku", "Akasaka"), (("", ""),)),
+}
+
+_SURNAMES = ("Harper", "Cole", "Whitfield", "Bennett", "Morgan", "Lang", "Fischer", "Müller", "Schäfer",
+             "Köhler", "Weiß", "Lefèvre", "Gérard", "Dubois", "Moreau", "Janssen", "de Vries", "Bakker",
+             "García", "Núñez", "Muñoz", "Rossi", "Bianchi", "Ferrari", "Åström", "Lindqvist", "Sjögren",
+             "Keller", "Brunner", "Tanaka", "Sato", "Patel", "Mehta", "Iyer", "Souza", "Gonçalves", "Almeida",
+             "Hughes", "Reid", "Walsh", "Novak", "Weber", "Hoffmann", "Wagner", "Becker", "Fontaine",
+             "Mercier", "Visser", "Romano", "Conti", "Berg", "Nyström", "O'Brien", "MacLeod", "Carter",
+             "Ellison", "Prescott", "Sterling", "Blackwood", "Ashford", "Thornton", "Kowalski")
+_BRAND_HEADS = ("Nor", "Vel", "Acu", "Zen", "Tri", "Omni", "Quan", "Lum", "Syn", "Vert", "Ax", "Cor", "Nex",
+                "Stra", "Ver", "Ori", "Kin", "Alt", "Bri", "Cal", "Dex", "Evo", "Flux", "Gal", "Hel", "Ion",
+                "Kal", "Lyr", "Mer", "Nov", "Opt", "Pax", "Rho", "Sol", "Tera", "Vox", "Wex", "Yor", "Zeph", "Aur")
+_BRAND_TAILS = ("tex", "ora", "via", "nix", "com", "ium", "tis", "lan", "gen", "ware", "sys", "tron",
+                "lytics", "dyne", "vance", "path", "core", "wave", "point", "nova", "sphere", "bridge",
+                "stone", "field", "works", "mark", "line", "ridge", "gate", "scale")
+_PLACES = ("Blue River", "Northern", "Pacific", "Atlantic", "Summit", "Evergreen", "Granite", "Silver Oak",
+           "Red Maple", "Harbor", "Meridian", "Pinnacle", "Keystone", "Crescent", "Golden Gate", "Alpine",
+           "Lakeside", "Highland", "Riverside", "Coastal", "Iron Bridge", "Cedar", "Falcon", "Horizon",
+           "Apex", "Beacon", "Cobalt", "Sapphire", "Westbrook", "Oakridge")
+_INDUSTRY_WORDS = ("Technology", "Software", "Logistics", "Engineering", "Consulting", "Energy", "Pharma",
+                   "Capital", "Media", "Foods", "Retail", "Analytics", "Systems", "Networks", "Healthcare",
+                   "Manufacturing", "Construction", "Insurance", "Telecom", "Automotive", "Biotech",
+                   "Solutions", "Robotics", "Materials", "Marine", "Aerospace", "Security", "Digital")
+_NATIVE_WORDS = {"DE": ("Maschinenbau", "Logistik", "Technik", "Versicherungen", "Gerätebau"),
+                 "CH": ("Maschinenbau", "Treuhand", "Technik"),
+                 "FR": ("Électronique", "Énergies", "Ingénierie", "Générale", "Études"),
+                 "ES": ("Construcciones", "Ingeniería", "Energía", "Tecnología"),
+                 "IT": ("Costruzioni", "Ingegneria", "Tecnologie", "Energia"),
+                 "NL": ("Bouw", "Techniek", "Logistiek", "Handelsmaatschappij"),
+                 "SE": ("Bygg", "Teknik", "Fastigheter", "Skogsindustri"),
+                 "BR": ("Construções", "Engenharia", "Tecnologia", "Serviços")}
+_TAILS = ("International", "Group", "Services", "Holdings", "Partners", "Industries", "Worldwide",
+          "Associates", "Technologies", "& Co")
+_TAIL_TOKENS = frozenset(t for tail in _TAILS for t in tail.split())
+_GENERIC = ("Global Solutions", "Premier Consulting", "United Services", "Advanced Systems",
+            "Integrated Technologies", "National Supply", "Allied Partners", "Prime Solutions",
+            "Standard Industries", "Universal Trading", "Metro Builders", "Apex Services",
+            "First Choice Logistics", "Pioneer Group")
+# Sales reps and PSA admins abbreviate; ERP keeps the legal spelling.
+_ABBREV = {"International": ("Intl", "Int'l", "Intl."), "Technology": ("Tech",), "Technologies": ("Tech", "Techs"),
+           "Services": ("Svcs", "Svc"), "Group": ("Grp",), "&": ("and", "+"), "and": ("&",),
+           "Manufacturing": ("Mfg",), "Engineering": ("Eng", "Engg"), "Associates": ("Assoc",),
+           "Holdings": ("Hldgs",), "Systems": ("Sys",), "Solutions": ("Sol",), "Company": ("Co",)}
+_INDUSTRIES = ("Technology", "Financial Services", "Healthcare", "Manufacturing", "Retail", "Energy",
+               "Telecommunications", "Media", "Professional Services", "Transportation", "Public Sector",
+               "Education", "Real Estate", "Pharmaceuticals", "Consumer Goods", "Insurance", "Automotive")
+_FIRST_NAMES = ("James", "Mary", "Oliver", "Emma", "Lukas", "Sophie", "Lucas", "Chloé", "Daan", "Julia",
+                "Alejandro", "Lucía", "Marco", "Giulia", "Erik", "Astrid", "Liam", "Arjun", "Priya", "Haruto")
+# Which systems a company lives in: most are sold (CRM), delivered (PSA) and billed (ERP);
+# CRM-only rows are prospects.
+_PRESENCE_BAG = tuple(p for p, w in ((("crm", "psa", "erp"), 45), (("crm", "erp"), 15), (("crm", "psa"), 10),
+                                     (("psa", "erp"), 10), (("crm",), 14), (("psa",), 3), (("erp",), 3))
+                      for _ in range(w))
+_FAMILY_RATE = 0.047  # family starts per entity slot; mean family size ~2.9 -> ~12% of entities
+_CRM_DUP_RATE = 0.0375  # of CRM-present companies (~80%) -> ~3% of companies
+_SHUFFLE = 4096  # bounded shuffle so true duplicates are not adjacent in the stream
+_TS0 = int(datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp())
+_TS_MINUTES = 820 * 24 * 60  # updated_at spread up to ~2026-03-31
+_TODAY = date(2026, 3, 15)  # reference date for project status
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_SF_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_ALNUM36 = _B62[:36]
+_UPPER = _B62[10:36]
+_PRIME = 2_654_435_761  # prime multiplier: k -> (k*P + off) % M is a bijection, so IDs never repeat
+_TAX_SPACE = {"DE": 90_000_000, "GB": 9_000_000, "FR": 70_000_000, "NL": 81_000_000, "ES": 10_000_000,
+              "IT": 9_999_999, "CH": 81_000_000, "SE": 10_000_000, "AU": 900_000_000, "CA": 90_000_000,
+              "IN": 26 ** 4 * 9_999, "JP": 900_000_000_000, "BR": 90_000_000,
+              "US": len(_EIN_PREFIXES) * 10_000_000}
+_VAT_PREFIXED = frozenset({"DE", "GB", "FR", "NL", "ES", "IT", "SE"})
+
+# str.translate tables are ~10x faster than unicodedata per call, which matters at 10^6 rows.
+_ACCENTED = "ÀÁÂÃÄÅàáâãäåÇçÈÉÊËèéêëÌÍÎÏìíîïÑñÒÓÔÕÖòóôõöÙÚÛÜùúûüÝýÿŌōº"
+_DEACCENT = {ord(c): unicodedata.normalize("NFKD", c)[0] for c in _ACCENTED}
+_DEACCENT.update({ord("ß"): "ss", ord("Ø"): "O", ord("ø"): "o", ord("Æ"): "AE", ord("æ"): "ae"})
+_UMLAUT = {**_DEACCENT, **{ord(k): v for k, v in zip("äöüÄÖÜ", ("ae", "oe", "ue", "Ae", "Oe", "Ue"))}}
+_NO_PUNCT = str.maketrans("", "", ".,'")
+
+
+@dataclass(frozen=True, slots=True)
+class SyntheticRecord:
+    entity: str  # customer | legal_entity | project | service_code
+    system: str  # crm | psa | erp
+    data: dict[str, str]
+    entity_key: str  # ground truth: equal keys <=> same real-world entity
+    family: str | None = None  # hard-negative family ("group-00012"), None if not in one
+
+
+# ---------------------------------------------------------------------------
+# Shared primitives
+# ---------------------------------------------------------------------------
+def _typo(s: str, rng: random.Random) -> str:
+    """One transposition, deletion or substitution, as humans make them."""
+    if len(s) < 4:
+        return s
+    i = 1 + int(rng.random() * (len(s) - 2))
+    op = rng.random()
+    if op < 0.34:
+        return s[:i] + s[i + 1] + s[i] + s[i + 2:]
+    if op < 0.67:
+        return s[:i] + s[i + 1:]
+    return s[:i] + _B62[10 + int(rng.random() * 26) + 26 * s[i].islower()] + s[i + 1:]
+
+
+class _Factory:
+    """IDs, addresses, phones and tax IDs drawn from one RNG."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self._seq: dict[str, int] = {}
+        self._off = {c: rng.randrange(1 << 40) for c in (*_COUNTRIES, "sf")}
+
+    def seq(self, name: str, start: int, max_gap: int = 1) -> int:
+        # Increasing with small gaps (deleted rows), hence unique per name.
+        n = self._seq.get(name, start) + 1 + int(self.rng.random() * max_gap)
+        self._seq[name] = n
+        return n
+
+    def sf_id(self, prefix: str) -> str:
+        # Salesforce layout: 3-char key prefix, pod, reserved 0, 9-char base62 counter,
+        # then the 3-char case-safety suffix computed the way Salesforce does.
+        v = (self.seq("sf" + prefix, 0) * _PRIME + self._off["sf"]) % 62 ** 9
+        digits = []
+        for _ in range(9):
+            v, m = divmod(v, 62)
+            digits.append(_B62[m])
+        s = prefix + "5g0" + "".join(digits)
+        return s + "".join(_SF_SUFFIX[sum(1 << i for i, ch in enumerate(s[j:j + 5]) if "A" <= ch <= "Z")]
+                           for j in (0, 5, 10))
+
+    def fill(self, tpl: str) -> str:
+        r = self.rng.random
+        return "".join(_B62[int(r() * 10)] if ch == "#" else _UPPER[int(r() * 26)] if ch == "@" else ch
+                       for ch in tpl)
+
+    def address(self, c: _Country, city: tuple[str, ...] | None = None) -> tuple:
+        """(street as billed, street as typed, city tuple, canonical postal code)."""
+        rng = self.rng
+        city = city or rng.choice(c.cities)
+        names, types = _STREETS[c.street]
+        name, (t, ta) = rng.choice(names), rng.choice(types)
+        n = 1 + int(rng.random() * (400 if c.street == "en" else 120))
+        st = c.street
+        if st == "en":
+            full, abbr = f"{n} {name} {t}", f"{n} {name} {ta}"
+            if rng.random() < 0.25:
+                suite = 100 * (1 + int(rng.random() * 40))
+                full, abbr = f"{full}, Suite {suite}", f"{abbr} Ste {suite}"
+        elif st in ("de", "ch", "nl", "se"):
+            full, abbr = f"{name}{t} {n}", f"{name}{ta} {n}"
+        elif st == "fr":
+            full, abbr = f"{n} {t} {name}", f"{n}, {ta} {name}"
+        elif st == "jp":
+            code = f"{1 + n % 9}-{1 + n % 17}-{n}"
+            full, abbr = f"{code} {name}", f"{name} {code}"
+        else:
+            full, abbr = f"{t} {name}, {n}", f"{ta} {name} {n}"
+        return full, abbr, city, self.fill(city[3])
+
+    def tax_id(self, cc: str, region: str, initial: str, form: int) -> str:
+        """A check-digit-valid VAT / business number, unique per country for this factory."""
+        k = self.seq("tax" + cc, 0)
+        x = (k * _PRIME + self._off[cc]) % _TAX_SPACE[cc]
+        if cc == "DE":
+            b = str(10_000_000 + x)
+            return "DE" + b + mod_11_10.calc_check_digit(b)
+        if cc == "GB":
+            b = str(1_000_000 + x)
+            return "GB" + b + "%02d" % (-sum(w * int(d) for w, d in zip((8, 7, 6, 5, 4, 3, 2), b)) % 97)
+        if cc == "FR":
+            b = str(30_000_000 + x)
+            siren = b + luhn.calc_check_digit(b)
+            return "FR%02d%s" % (int(siren + "12") % 97, siren)
+        if cc in ("NL", "CH"):
+            # 7 free digits + the j-th of the (>=9) last digits whose check digit is not 10.
+            p = str(1_000_000 + x // 9)
+            if cc == "NL":
+                s = sum(w * int(d) for w, d in zip((9, 8, 7, 6, 5, 4, 3), p))
+                ok = [(d, (s + 2 * d) % 11) for d in range(10) if (s + 2 * d) % 11 < 10]
+                d, chk = ok[x % 9]
+                return f"NL{p}{d}{chk}B01"
+            s = sum(w * int(d) for w, d in zip((5, 4, 3, 2, 7, 6, 5), p))
+            ok = [(d, (11 - s - 4 * d) % 11) for d in range(10) if (11 - s - 4 * d) % 11 < 10]
+            d, chk = ok[x % 9]
+            u = f"{p}{d}{chk}"
+            return f"CHE-{u[:3]}.{u[3:6]}.{u[6:]} MWST"
+        if cc == "ES":
+            b = ("A" if form == 1 else "B") + "%07d" % x
+            return "ES" + b + cif.calc_check_digits(b)[0]
+        if cc == "IT":
+            b = "%07d%03d" % (1 + x, 1 + int(self.rng.random() * 100))
+            return "IT" + b + luhn.calc_check_digit(b)
+        if cc == "SE":
+            b = "55%07d" % x
+            return "SE" + b + luhn.calc_check_digit(b) + "01"
+        if cc == "AU":
+            b = str(100_000_000 + x)
+            n = abn.calc_check_digits(b) + b
+            return f"{n[:2]} {n[2:5]} {n[5:8]} {n[8:]}"
+        if cc == "CA":
+            b = str(10_000_000 + x)
+            return b + luhn.calc_check_digit(b) + "RT0001"
+        if cc == "IN":
+            x, digits = divmod(x, 9_999)
+            x, last = divmod(x, 26)
+            pan = (_UPPER[x // 676] + _UPPER[x // 26 % 26] + _UPPER[x % 26] + "C" + initial
+                   + "%04d" % (digits + 1) + _UPPER[last])
+            g = _IN_STATES.get(region, "27") + pan + "1Z"
+            return g + luhn.calc_check_digit(g, _ALNUM36)
+        if cc == "JP":
+            b = str(100_000_000_000 + x)
+            return cn.calc_check_digit(b) + b
+        if cc == "BR":
+            b = f"{10_000_000 + x}0001"
+            return cnpj.format(b + cnpj.calc_check_digits(b))
+        return f"{_EIN_PREFIXES[x // 10_000_000]}-{x % 10_000_000:07d}"  # US EIN
+
+    def phone(self, c: _Country, area: str, sub: str, style: int) -> str:
+        if c.dial == "1":  # NANP formats
+            a, b = sub[:3], sub[3:]
+            return (f"+1 {area} {a} {b}", f"({area}) {a}-{b}", f"{area}-{a}-{b}",
+                    f"{area}.{a}.{b}", f"+1 ({area}) {a}-{b}")[style % 5]
+        nat = c.trunk + area
+        style %= 6
+        if style == 0:
+            return f"+{c.dial} {area} {sub}"
+        if style == 1:
+            return f"{nat} {sub}"
+        if style == 2:
+            return f"({nat}) {sub[:3]}-{sub[3:]}"
+        if style == 3:
+            return f"+{c.dial} ({c.trunk}){area} {sub}" if c.trunk else f"+{c.dial}-{area}-{sub}"
+        if style == 4:
+            return f"+{c.dial}{area}{sub}"
+        return f"{nat}/{sub[:3]} {sub[3:]}"
+
+    def ts(self) -> str:
+        t = _TS0 + 60 * int(self.rng.random() * _TS_MINUTES)
+        return datetime.fromtimestamp(t, timezone.utc).isoformat()
+
+
+def _postal_variant(cc: str, pc: str, rng: random.Random) -> str:
+    """Postal codes as people and spreadsheets mangle them."""
+    x = rng.random()
+    if x < 0.5:
+        return pc
+    if " " in pc:  # GB, NL, SE, CA
+        return pc.replace(" ", "") if x < 0.8 else pc.lower()
+    if "-" in pc:  # JP, BR
+        return pc.replace("-", "")
+    if pc[0] == "0" and x < 0.65:  # Excel ate the leading zero
+        return pc.lstrip("0")
+    if cc == "US":
+        return f"{pc}-{int(rng.random() * 9000) + 1000}"
+    if cc in ("DE", "CH", "FR", "IT", "ES", "AU"):
+        return {"DE": "D-", "CH": "CH-", "FR": "F-", "IT": "I-", "ES": "E-", "AU": ""}[cc] + pc
+    if cc == "IN":
+        return f"{pc[:3]} {pc[3:]}"
+    return pc
+
+
+def _tax_variant(tax: str, cc: str, rng: random.Random) -> str:
+    x = rng.random()
+    if x < 0.3 and cc in _VAT_PREFIXED:
+        return tax[2:]  # country prefix left off
+    if x < 0.45 and tax.isalnum():
+        return " ".join(tax[i:i + 3] for i in range(0, len(tax), 3))
+    if x < 0.55:
+        return tax.lower()
+    return tax
+
+
+class _Entity:
+    __slots__ = ("key", "family", "country", "core", "form", "addr", "old", "tax_id", "domain",
+                 "mail_domain", "area", "sub", "industry", "parent", "ids")
+
+    def __init__(self) -> None:
+        self.ids: dict[str, str] = {}
+        self.parent: _Entity | None = None
+        self.old: tuple | None = None
+
+
+def _slug(core: str, rng: random.Random) -> str:
+    toks = [t for t in core.translate(_DEACCENT).lower().replace("&", " ").replace("'", "").split()
+            if t not in ("the", "and", "co")]
+    return ("" if rng.random() < 0.6 else "-").join(toks[:2])
+
+
+# ---------------------------------------------------------------------------
+# Customers
+# ---------------------------------------------------------------------------
+class _CustomerGen:
+    def __init__(self, rng: random.Random, systems: tuple[str, ...]) -> None:
+        self.rng, self.f, self.systems = rng, _Factory(rng), systems
+        self.n_ent = self.n_fam = 0
+
+    # -- names ------------------------------------------------------------
+    def core_name(self, cc: str) -> str:
+        rng, r = self.rng, self.rng.random
+        x = r()
+        if x < 0.2:
+            core = f"{rng.choice(_SURNAMES)} & {rng.choice(_SURNAMES)}"
+        elif x < 0.48:
+            core = rng.choice(_BRAND_HEADS) + rng.choice(_BRAND_TAILS)
+            if r() < 0.5:
+                core += " " + rng.choice(_INDUSTRY_WORDS)
+        elif x < 0.72:
+            core = f"{rng.choice(_PLACES)} {rng.choice(_INDUSTRY_WORDS)}"
+        else:
+            words = _NATIVE_WORDS.get(cc) if r() < 0.6 else None
+            core = f"{rng.choice(_SURNAMES)} {rng.choice(words or _INDUSTRY_WORDS)}"
+        if r() < 0.35:
+            core += " " + rng.choice(_TAILS)
+        return "The " + core if r() < 0.04 else core
+
+    def crm_name(self, e: _Entity, short: bool = False) -> str:
+        """Sales-typed (CRM) or short (PSA) spelling of the entity's name."""
+        rng, r = self.rng, self.rng.random
+        toks = e.core.split(" ")
+        if toks[0] == "The" and r() < (0.7 if short else 0.5):
+            toks = toks[1:]
+        elif toks[0] != "The" and r() < 0.03:
+            toks.insert(0, "The")
+        if short:
+            while len(toks) > 1 and toks[-1] in _TAIL_TOKENS and r() < 0.6:
+                toks.pop()
+            if len(toks) > 2 and r() < 0.3:
+                toks = toks[:2]
+                if toks[-1] in ("&", "and"):  # "Mehta & Becker" -> "Mehta", never "Mehta &"
+                    toks.pop()
+            if len(toks) > 2 and r() < 0.03:  # acronym: "BRTG"
+                toks = ["".join(t[0] for t in toks if t[0].isalpha()).upper()]
+        p_abbr = 0.5 if short else 0.4
+        toks = [rng.choice(_ABBREV[t]) if t in _ABBREV and r() < p_abbr else t for t in toks]
+        name = " ".join(toks)
+        x = r()
+        form = e.country.forms[e.form]
+        if x < (0.15 if short else 0.65):
+            name += " " + (form[0] if x < (0.08 if short else 0.35) else rng.choice(form))
+        x = r()
+        if x < (0.5 if short else 0.3):
+            name = name.translate(_UMLAUT if x < 0.08 else _DEACCENT)
+        x = r()
+        if x < 0.15:
+            name = name.translate(_NO_PUNCT)
+        elif x < 0.23:
+            name = name.upper()
+        elif x < 0.26:
+            name = name.lower()
+        return _typo(name, rng) if r() < 0.1 else name
+
+    # -- entities -----------------------------------------------------------
+    def entity(self, cc: str, core: str, form: int = 0, city: tuple | None = None,
+               family: str | None = None, domain: str | None = None) -> _Entity:
+        rng, r, f = self.rng, self.rng.random, self.f
+        c = _COUNTRIES[cc]
+        e = _Entity()
+        self.n_ent += 1
+        e.key, e.family, e.country, e.core, e.form = f"cust-{self.n_ent:06d}", family, c, core, form
+        e.addr = f.address(c, city)
+        if r() < 0.08:  # moved recently: ERP has the new billing address, CRM/PSA often the old one
+            e.old = f.address(c, e.addr[2] if r() < 0.6 else None)
+        initial = (core.translate(_DEACCENT).upper().replace("THE ", "") + "X")[0]
+        e.tax_id = f.tax_id(cc, e.addr[2][2], initial if "A" <= initial <= "Z" else "X", form)
+        e.domain = domain or _slug(core, rng) + (c.tld if r() < 0.6 else ".com")
+        e.mail_domain = e.domain if r() < 0.85 else _slug(core, rng) + "-group.com"
+        e.area = e.addr[2][4]
+        n_sub = 7 if c.dial == "1" else min(8, max(6, 9 - len(e.area)))
+        e.sub = str(2 + int(r() * 8)) + "".join(_B62[int(r() * 10)] for _ in range(n_sub - 1))
+        e.industry = rng.choice(_INDUSTRIES)
+        return e
+
+    def single(self) -> list[_Entity]:
+        cc = self.rng.choice(_COUNTRY_BAG)
+        return [self.entity(cc, self.core_name(cc), 0 if self.rng.random() < 0.8 else
+                            int(self.rng.random() * len(_COUNTRIES[cc].forms)))]
+
+    def family(self, room: int) -> list[_Entity]:
+        """A hard-negative family: distinct entities that look alike."""
+        rng, r = self.rng, self.rng.random
+        self.n_fam += 1
+        x = r()
+        kind = "group" if x < 0.35 else "brand" if x < 0.6 else "generic" if x < 0.8 else "legal_form"
+        fam = f"{kind}-{self.n_fam:05d}"
+        brand = rng.choice(_BRAND_HEADS) + rng.choice(_BRAND_TAILS)
+        if kind == "group":  # holding + sister companies in several countries, one domain
+            hq = rng.choice(_COUNTRY_BAG)
+            dom = brand.lower() + ".com"
+            c = _COUNTRIES[hq]
+            parent = self.entity(hq, f"{brand} {rng.choice(('Group', 'Holding', 'Holdings'))}",
+                                 1 if len(c.forms) > 1 and r() < 0.5 else 0, family=fam, domain=dom)
+            out = [parent]
+            countries = [hq] + [k for k in _COUNTRIES if k != hq]
+            rng.shuffle(countries)
+            for cc in countries[:min(room - 1, 2 + int(r() * 3))]:
+                child = self.entity(cc, brand, 0, family=fam,
+                                    domain=dom if r() < 0.5 else brand.lower() + _COUNTRIES[cc].tld)
+                child.mail_domain, child.parent = dom, parent
+                out.append(child)
+            return out
+        cc = "US" if kind == "generic" and r() < 0.5 else rng.choice(_COUNTRY_BAG)
+        size = min(room, 2 if kind == "legal_form" else 2 + int(r() * 2))
+        if kind == "brand":  # "Siemens AG" vs "Siemens Energy AG": token supersets
+            words = rng.sample(_INDUSTRY_WORDS, 2)
+            cores = [brand, f"{brand} {words[0]}", f"{brand} {words[1]}"]
+            return [self.entity(cc, cores[i], 0, family=fam) for i in range(size)]
+        c = _COUNTRIES[cc]
+        if kind == "generic":  # same generic name, different cities, nothing else shared
+            core = rng.choice(_GENERIC)
+            cities = rng.sample(c.cities, size)
+            return [self.entity(cc, core, 0, city=cities[i], family=fam) for i in range(size)]
+        if len(c.forms) < 2:  # legal_form needs a country with two legal forms
+            cc, c = "GB", _COUNTRIES["GB"]
+        core, city = self.core_name(cc), rng.choice(c.cities)
+        dom = _slug(core, rng) + c.tld if r() < 0.6 else None
+        return [self.entity(cc, core, form, city=city, family=fam, domain=dom)
+                for form in rng.sample(range(len(c.forms)), 2)]
+
+    # -- records --------------------------------------------------------------
+    def records(self, e: _Entity) -> list[SyntheticRecord]:
+        rng, r = self.rng, self.rng.random
+        pres = [s for s in rng.choice(_PRESENCE_BAG) if s in self.systems]
+        if e.family and e.family.startswith("group") and e.parent is None:
+            # Group parents live in CRM and ERP so children's parent_source_id can point at them.
+            pres = [s for s in SYSTEMS if s in self.systems and (s in pres or s != "psa")]
+        if not pres:
+            pres = [rng.choice(self.systems)]
+        out = []
+        for s in pres:
+            out.append(SyntheticRecord("customer", s, getattr(self, s)(e), e.key, e.family))
+            e.ids.setdefault(s, out[-1].data["source_id"])
+            if s == "crm" and r() < _CRM_DUP_RATE:  # second rep re-created the account
+                out.append(SyntheticRecord("customer", s, self.crm(e, dup=True), e.key, e.family))
+        return out
+
+    def _city(self, city: tuple, p_english: float, p_deaccent: float) -> str:
+        name = city[1] if self.rng.random() < p_english else city[0]
+        return name.translate(_DEACCENT) if self.rng.random() < p_deaccent else name
+
+    def crm(self, e: _Entity, dup: bool = False) -> dict[str, str]:
+        rng, r, f, c = self.rng, self.rng.random, self.f, e.country
+        full, abbr, city, pc = e.old if e.old and r() < 0.7 else e.addr
+        miss = 0.35 if dup else 0.0  # quick-entered duplicates are sparser
+        has_addr = r() < 0.85 - miss
+        d = rng.choice(("https://www.{}", "www.{}", "{}", "http://{}/", "https://{}")).format(e.domain)
+        x = r()
+        return {
+            "source_id": f.sf_id("001"),
+            "name": self.crm_name(e),
+            "tax_id": _tax_variant(e.tax_id, c.code, rng) if r() < (0.4 - miss) else "",
+            "website": d if r() < 0.9 - miss else "",
+            "email": f"{rng.choice(('info', 'contact', 'sales', 'hello'))}@{e.mail_domain}" if r() < 0.7 - miss else "",
+            "phone": f.phone(c, e.area, e.sub, int(r() * 6)) if r() < 0.85 - miss else "",
+            "address_line1": (abbr if r() < 0.5 else full) if has_addr else "",
+            "city": self._city(city, 0.6, 0.2) if has_addr or r() < 0.5 else "",
+            "region": city[2] if has_addr and r() < 0.7 else "",
+            "postal_code": _postal_variant(c.code, pc, rng) if has_addr else "",
+            "country": c.names[0] if x < 0.45 else c.code if x < 0.75 else rng.choice(c.names[1:]),
+            "parent_source_id": e.parent.ids.get("crm", "") if e.parent else "",
+            "industry": e.industry if r() < 0.9 - miss else "",
+            "currency": c.currency if r() < 0.85 else rng.choice(("USD", "EUR")),
+            "updated_at": f.ts(),
+        }
+
+    def psa(self, e: _Entity) -> dict[str, str]:
+        rng, r, f, c = self.rng, self.rng.random, self.f, e.country
+        full, abbr, city, pc = e.old if e.old and r() < 0.5 else e.addr
+        has_addr = r() < 0.35
+        x = r()
+        return {
+            "source_id": str(f.seq("psa-cust", 5000, 3)),
+            "name": self.crm_name(e, short=True),
+            "tax_id": _tax_variant(e.tax_id, c.code, rng) if r() < 0.15 else "",
+            "website": f"www.{e.domain}" if r() < 0.3 else "",
+            "email": f"{rng.choice(('billing', 'projects', 'info'))}@{e.mail_domain}" if r() < 0.4 else "",
+            "phone": f.phone(c, e.area, e.sub, int(r() * 6)) if r() < 0.4 else "",
+            "address_line1": (abbr if r() < 0.6 else full) if has_addr else "",
+            "city": self._city(city, 0.5, 0.5) if r() < 0.7 else "",
+            "region": city[2] if has_addr and r() < 0.3 else "",
+            "postal_code": _postal_variant(c.code, pc, rng) if has_addr else "",
+            "country": "" if x < 0.2 else c.code if x < 0.4 else rng.choice(c.names),
+            "parent_source_id": e.parent.ids.get("psa", "") if e.parent and r() < 0.5 else "",
+            "industry": e.industry if r() < 0.4 else "",
+            "currency": c.currency if r() < 0.6 else "",
+            "updated_at": f.ts(),
+        }
+
+    def erp(self, e: _Entity) -> dict[str, str]:
+        rng, r, f, c = self.rng, self.rng.random, self.f, e.country
+        full, _, city, pc = e.addr
+        form = c.forms[e.form]
+        name = f"{e.core} {form[0] if r() < 0.95 else rng.choice(form)}"
+        if r() < 0.05:
+            name = name.upper()  # legacy ERP screens in capitals
+        return {
+            "source_id": f"C-{f.seq('erp-cust', 1000, 3)}",
+            "name": _typo(name, rng) if r() < 0.01 else name,
+            "tax_id": e.tax_id,
+            "website": f"www.{e.domain}" if r() < 0.3 else "",
+            "email": f"{rng.choice(('ap', 'invoices', 'accounts.payable', 'billing'))}@{e.mail_domain}"
+            if r() < 0.8 else "",
+            "phone": f.phone(c, e.area, e.sub, 0 if r() < 0.7 else 1),
+            "address_line1": full,
+            "city": city[0],
+            "region": city[2],
+            "postal_code": pc,
+            "country": c.code,
+            "parent_source_id": e.parent.ids.get("erp", "") if e.parent else "",
+            "industry": e.industry if r() < 0.5 else "",
+            "currency": c.currency,
+            "updated_at": f.ts(),
+        }
+
+    def run(self, n: int) -> Iterator[SyntheticRecord]:
+        r = self.rng.random
+        buf: list[SyntheticRecord] = []
+        made = 0
+        while made < n:
+            ents = self.family(n - made) if n - made >= 2 and r() < _FAMILY_RATE else self.single()
+            made += len(ents)
+            for e in ents:
+                for rec in self.records(e):
+                    if len(buf) < _SHUFFLE:
+                        buf.append(rec)
+                    else:
+                        i = int(r() * _SHUFFLE)
+                        yield buf[i]
+                        buf[i] = rec
+        self.rng.shuffle(buf)
+        yield from buf
+
+
+def generate_customers(n_entities: int, *, seed: int = 7,
+                       systems: tuple[str, ...] = SYSTEMS) -> Iterator[SyntheticRecord]:
+    """Stream customer records for ``n_entities`` real companies (1-4 records each)."""
+    if n_entities < 0:
+        raise ValueError("n_entities must be >= 0")
+    unknown = set(systems) - set(SYSTEMS)
+    if unknown or not systems:
+        raise ValueError(f"systems must be a non-empty subset of {SYSTEMS}, got {systems!r}")
+    # Not a generator itself, so bad arguments fail at the call site rather than on first next().
+    return _CustomerGen(random.Random(seed), tuple(s for s in SYSTEMS if s in systems)).run(n_entities)
+
+
+# ---------------------------------------------------------------------------
+# The firm's own legal entities
+# ---------------------------------------------------------------------------
+_FIRM_ENTITIES = (("Northwind Consulting Inc.", "US", 0), ("Northwind Advisory LLC", "US", 1),
+                  ("Northwind Consulting Ltd", "GB", 0), ("Northwind Consulting GmbH", "DE", 0),
+                  ("Northwind Consulting SAS", "FR", 0), ("Northwind Consulting B.V.", "NL", 0),
+                  ("Northwind Consulting AG", "CH", 0), ("Northwind Consulting Pty Ltd", "AU", 0),
+                  ("Northwind Consulting Pvt. Ltd.", "IN", 0))  # (legal name, country, city index)
+
+
+def _registration(cc: str, tax: str, rng: random.Random) -> str:
+    digits = "".join(_B62[int(rng.random() * 10)] for _ in range(8))
+    return {"US": digits[:7], "GB": "0" + digits[:7], "DE": f"HRB {digits[:6]}",
+            "FR": f"RCS Paris {tax[4:7]} {tax[7:10]} {tax[10:]}", "NL": digits,
+            "CH": tax[:-5], "AU": tax[3:], "IN": f"U74140MH20{10 + int(digits[0])}PTC{digits[2:]}"}[cc]
+
+
+def generate_legal_entities(*, seed: int = 7) -> list[SyntheticRecord]:
+    """The firm's own contracting entities: all in ERP (subsidiaries), most in PSA."""
+    rng = random.Random(f"legal-entities-{seed}")
+    r, f = rng.random, _Factory(rng)
+    out: list[SyntheticRecord] = []
+    for i, (name, cc, city_i) in enumerate(_FIRM_ENTITIES, start=1):
+        c = _COUNTRIES[cc]
+        full, abbr, city, pc = f.address(c, c.cities[city_i])
+        tax = f.tax_id(cc, city[2], "N", 0)
+        key, sub = f"le-{i:02d}", f"SUB-{i}"
+        erp = {"source_id": sub, "name": name, "registration_number": _registration(cc, tax, rng),
+               "tax_id": tax, "country": cc, "base_currency": c.currency, "erp_subsidiary_code": sub,
+               "address_line1": full, "city": city[0], "postal_code": pc, "updated_at": f.ts()}
+        out.append(SyntheticRecord("legal_entity", "erp", erp, key))
+        if r() < 0.75:  # PSA admins set these up by hand, so spellings drift
+            base = name.rsplit(" ", 1)[0] if cc not in ("AU", "IN") else name.split(" P")[0]
+            psa_name = rng.choice((f"Northwind {c.names[0]}", name.replace("Northwind", "NW"),
+                                   f"{base} ({cc})", name.translate(_NO_PUNCT), name.upper()))
+            psa = {"source_id": str(f.seq("psa-le", 10, 2)), "name": psa_name,
+                   "registration_number": erp["registration_number"] if r() < 0.3 else "",
+                   "tax_id": _tax_variant(tax, cc, rng) if r() < 0.4 else "",
+                   "country": rng.choice((cc, c.names[0], c.names[1])),
+                   "base_currency": c.currency if r() < 0.8 else "",
+                   "erp_subsidiary_code": sub if r() < 0.6 else "",
+                   "address_line1": abbr if r() < 0.5 else "", "city": city[1] if r() < 0.8 else "",
+                   "postal_code": _postal_variant(cc, pc, rng) if r() < 0.4 else "",
+                   "updated_at": f.ts()}
+            out.append(SyntheticRecord("legal_entity", "psa", psa, key))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Service codes
+# ---------------------------------------------------------------------------
+_SERVICES = (  # (name, category, unit, PSA code); no PSA code = ERP-only (PSA does not bill it)
+    ("Partner", "consulting", "hour", "PTNR"), ("Director", "consulting", "hour", "DIR"),
+    ("Senior Manager", "consulting", "hour", "SR-MGR"), ("Manager", "consulting", "hour", "MGR"),
+    ("Senior Consultant", "consulting", "hour", "SR-CONS"), ("Consultant", "consulting", "hour", "CONS"),
+    ("Analyst", "consulting", "hour", "ANL"), ("Solution Architect", "consulting", "hour", "SOL-ARCH"),
+    ("Data Scientist", "consulting", "hour", "DATA-SCI"), ("Project Manager", "consulting", "hour", "PM"),
+    ("Business Analyst", "consulting", "hour", "BA"), ("Senior Developer", "consulting", "hour", "SR-DEV"),
+    ("Developer", "consulting", "hour", "DEV"), ("Strategy Advisory", "advisory", "day", "ADV-STRAT"),
+    ("Regulatory Advisory", "advisory", "day", "ADV-REG"),
+    ("Financial Due Diligence", "advisory", "fixed", "ADV-FDD"),
+    ("Transformation Advisory", "advisory", "day", "ADV-TRANS"),
+    ("ERP Implementation", "implementation", "fixed", "IMPL-ERP"),
+    ("CRM Implementation", "implementation", "fixed", "IMPL-CRM"),
+    ("Data Migration", "implementation", "fixed", "IMPL-DM"),
+    ("Integration Development", "implementation", "day", "IMPL-INT"),
+    ("Onsite Training", "training", "day", "TRN-ONSITE"),
+    ("Virtual Training Session", "training", "each", "TRN-VIRT"),
+    ("Application Support Retainer", "managed_services", "month", "MS-APPSUP"),
+    ("Managed Analytics", "managed_services", "month", "MS-ANALYTICS"),
+    ("Travel - Airfare", "expenses", "each", "EXP-AIR"), ("Travel - Lodging", "expenses", "each", "EXP-HOTEL"),
+    ("Per Diem", "expenses", "day", "EXP-PD"), ("Mileage", "expenses", "each", "EXP-MILE"),
+    ("Third-Party Costs", "expenses", "each", "EXP-3P"),
+    ("Software Licence - Annual", "licences", "each", ""), ("SaaS Subscription", "licences", "month", ""),
+)
+_UNIT_LABEL = {"hour": " - Hourly", "day": " - Daily", "fixed": " - Fixed Fee", "month": " - Monthly", "each": ""}
+_REVENUE = {"consulting": "4000", "advisory": "4010", "implementation": "4100", "training": "4200",
+            "managed_services": "4300", "licences": "4400", "expenses": "4900"}
+
+
+def generate_service_codes(*, seed: int = 7) -> list[SyntheticRecord]:
+    """Billable services: ERP items ("ITEM-0042") vs PSA codes ("SR-CONS") for the same thing."""
+    rng = random.Random(f"service-codes-{seed}")
+    r, f = rng.random, _Factory(rng)
+    out: list[SyntheticRecord] = []
+    for i, (name, cat, unit, psa_code) in enumerate(_SERVICES, start=1):
+        key, item = f"svc-{i:03d}", f"ITEM-{f.seq('erp-item', 20, 4):04d}"
+        account = _REVENUE[cat]
+        out.append(SyntheticRecord("service_code", "erp", {
+            "source_id": item, "code": item, "name": name + _UNIT_LABEL[unit], "category": cat,
+            "unit": unit, "tax_code": "REIMB" if cat == "expenses" else "STD",
+            "revenue_account": f"{account} {cat.replace('_', ' ').title()} Revenue", "updated_at": f.ts()}, key))
+        if psa_code:
+            psa_name = name.replace("Senior ", "Sr. ") if r() < 0.4 else name
+            out.append(SyntheticRecord("service_code", "psa", {
+                "source_id": str(f.seq("psa-svc", 100, 5)), "code": psa_code, "name": psa_name,
+                "category": cat, "unit": unit, "tax_code": "Standard" if r() < 0.4 else "",
+                "revenue_account": account if r() < 0.3 else "", "updated_at": f.ts()}, key))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Projects
+# ---------------------------------------------------------------------------
+_PROJECT_TYPES = (("ERP Implementation", "ERP Impl"), ("CRM Rollout", "CRM"), ("Data Platform Build", "Data Plat"),
+                  ("Finance Transformation", "Fin Transf"), ("Cloud Migration", "Cloud Mig"),
+                  ("Cybersecurity Assessment", "Cyber"), ("Operating Model Review", "OpModel"),
+                  ("Managed Analytics Service", "Mgd Analytics"), ("Due Diligence", "DD"),
+                  ("Process Automation", "RPA"), ("Strategy Refresh", "Strategy"),
+                  ("Supply Chain Optimisation", "SC Opt"))
+_DEPARTMENTS = (("Technology Consulting", "410"), ("Strategy", "420"), ("Finance Advisory", "430"),
+                ("Data & Analytics", "440"), ("Managed Services", "450"))
+_BILLING_BAG = tuple(m for m, w in (("tm", 10), ("fixed_fee", 5), ("milestone", 3), ("retainer", 2))
+                     for _ in range(w))
+
+
+def _country_of(rec: SyntheticRecord) -> str:
+    return _COUNTRY_LOOKUP.get(rec.data.get("country", "").lower(), "")
+
+
+def generate_projects(customers: Sequence[SyntheticRecord], legal_entities: Sequence[SyntheticRecord],
+                      n_projects: int, *, seed: int = 7) -> list[SyntheticRecord]:
+    """Projects in CRM (opportunity-linked), PSA and ERP, each referencing the customer and
+    billing legal entity records of its own system. ~25% of PSA projects lack financial
+    dimensions (cost centre, billing entity) because that is what real PSA data looks like."""
+    rng = random.Random(f"projects-{seed}")
+    r, f = rng.random, _Factory(rng)
+    cust: dict[str, dict[str, list[SyntheticRecord]]] = {}
+    for rec in customers:
+        if rec.entity == "customer":
+            cust.setdefault(rec.entity_key, {}).setdefault(rec.system, []).append(rec)
+    les: dict[str, dict[str, SyntheticRecord]] = {}
+    for rec in legal_entities:
+        les.setdefault(rec.entity_key, {})[rec.system] = rec
+    le_by_country: dict[str, list[str]] = defaultdict(list)
+    for k, by_sys in les.items():
+        le_by_country[_country_of(by_sys.get("erp") or next(iter(by_sys.values())))].append(k)
+    if not cust or n_projects <= 0:
+        return []
+    keys = list(cust)
+    out: list[SyntheticRecord] = []
+    for i in range(1, n_projects + 1):
+        by_sys = cust[rng.choice(keys)]
+        cc = _country_of((by_sys.get("erp") or by_sys.get("crm") or by_sys["psa"])[0]) or "US"
+        hub = "US" if cc in ("US", "CA", "BR") else "AU" if cc in ("AU", "JP") else "GB"
+        cands = le_by_country.get(cc) or le_by_country.get(hub) or list(les)
+        le_key = rng.choice(cands) if cands else None
+        le_erp = les[le_key].get("erp") if le_key else None
+        le_cc = _country_of(le_erp) if le_erp else cc
+        currency = le_erp.data["base_currency"] if le_erp and r() < 0.7 else _COUNTRIES[cc].currency
+        systems = [s for s, p in (("crm", 0.75), ("psa", 0.9), ("erp", 0.7)) if s in by_sys and r() < p]
+        systems = systems or [rng.choice(list(by_sys))]
+        ptype, pshort = rng.choice(_PROJECT_TYPES)
+        dept, dcode = rng.choice(_DEPARTMENTS)
+        first, last = rng.choice(_FIRST_NAMES), rng.choice(_SURNAMES)
+        billing = rng.choice(_BILLING_BAG)
+        start = date(2023, 1, 1) + timedelta(days=int(r() * 1250))
+        end = start + timedelta(days=30 + int(r() * 510))
+        status = "planned" if start > _TODAY else "closed" if end < _TODAY else \
+            "on_hold" if r() < 0.07 else "active"
+        cost_center = f"CC-{le_cc}-{dcode}"
+        crm_id = f.sf_id("006") if "crm" in systems else ""
+        key = f"proj-{i:06d}"
+        for s in systems:
+            crec = rng.choice(by_sys[s])  # may be the CRM duplicate account: that happens too
+            cname = crec.data["name"]
+            le_rec = les[le_key].get(s) if le_key else None
+            d = {"source_id": "", "code": "", "name": "", "customer_source_id": crec.data["source_id"],
+                 "billing_legal_entity_source_id": le_rec.data["source_id"] if le_rec else "",
+                 "billing_method": billing, "currency": currency, "start_date": start.isoformat(),
+                 "end_date": end.isoformat(), "status": status, "cost_center": cost_center,
+                 "department": dept, "project_manager": "", "crm_opportunity_ref": "", "updated_at": f.ts()}
+            if s == "crm":  # the won opportunity; CRM holds no legal entities or cost centres
+                stale = {"active": "planned", "closed": "active", "on_hold": "active"}
+                d.update(source_id=crm_id, code=f"OPP-{f.seq('opp', 1000, 2):06d}", name=f"{cname} - {ptype}",
+                         billing_method=billing if r() < 0.7 else "", cost_center="", department="",
+                         start_date=d["start_date"] if r() < 0.8 else "",
+                         end_date=d["end_date"] if r() < 0.6 else "",
+                         status=stale.get(status, status) if r() < 0.15 else status,
+                         project_manager=f"{first} {last}" if r() < 0.5 else "", crm_opportunity_ref=crm_id)
+            elif s == "psa":
+                pid = f.seq("psa-proj", 20000, 4)
+                gap = r() < 0.25  # missing financial dimensions: the real-world pain
+                d.update(source_id=str(pid), code=f"P-{pid}", name=f"{cname} {pshort} {start.year}",
+                         billing_legal_entity_source_id="" if gap else d["billing_legal_entity_source_id"],
+                         cost_center="" if gap or r() < 0.1 else cost_center,
+                         currency=currency if r() < 0.9 else "", project_manager=f"{first[0]}. {last}",
+                         crm_opportunity_ref=crm_id if r() < 0.7 else "")
+            else:
+                code = f"PRJ-{start.year}-{f.seq(f'erp-prj-{start.year}', 0):03d}"
+                d.update(source_id=code, code=code, name=f"{ptype} - {cname}",
+                         project_manager=f"{last}, {first}", crm_opportunity_ref=crm_id if r() < 0.4 else "")
+            out.append(SyntheticRecord("project", s, d, key))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Evaluation and export helpers
+# ---------------------------------------------------------------------------
+def true_pairs(records: Iterable[SyntheticRecord]) -> set[tuple[int, int]]:
+    """Index pairs (i < j) of records sharing an entity_key, indices as enumerated."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, rec in enumerate(records):
+        groups[rec.entity_key].append(i)
+    return {pair for idx in groups.values() if len(idx) > 1 for pair in combinations(idx, 2)}
+
+
+def write_csv(records: Iterable[SyntheticRecord], path: str | PathLike[str], fields: Sequence[str]) -> int:
+    """Write the records' data as CSV with ``fields`` as header; returns the row count."""
+    n = 0
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(fields), restval="", extrasaction="ignore")
+        w.writeheader()
+        for rec in records:
+            w.writerow(rec.data)
+            n += 1
+    return n
+
+
+def write_jsonl(records: Iterable[SyntheticRecord], path: str | PathLike[str],
+                fields: Sequence[str] | None = None) -> int:
+    """Write one JSON object per line (only ``fields`` if given); returns the line count."""
+    n = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        for rec in records:
+            obj = rec.data if fields is None else {k: rec.data.get(k, "") for k in fields}
+            fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            n += 1
+    return n

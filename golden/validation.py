@@ -1,0 +1,248 @@
+"""Validation and cleaning of one incoming source record, driven by ``golden.entities``.
+
+Pure functions, no ORM: every entry point (API, CSV/JSONL command, demo loader) calls
+``clean_record`` through ``golden.services.ingest_records`` and reports its field errors.
+Errors reject the record; warnings keep it and say what was ignored (an invalid tax ID
+is stored as received but never used as linking evidence).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pycountry
+from django.utils.dateparse import parse_date, parse_datetime
+
+from golden import normalize
+from golden.entities import EntitySpec, EntityType, FieldSpec
+
+_WHITESPACE = re.compile(r"\s+")
+_CODE_KEY = re.compile(r"[^A-Z0-9]")
+_CHOICE_ALIASES = {
+    "t_m": "tm",
+    "t_and_m": "tm",
+    "time_and_materials": "tm",
+    "time_materials": "tm",
+    "fixed": "fixed_fee",
+    "fixed_price": "fixed_fee",
+    "onhold": "on_hold",
+    "hours": "hour",
+    "days": "day",
+    "months": "month",
+}
+
+
+@dataclass
+class CleanRecord:
+    """A record that passed validation, ready to store and link."""
+
+    source_id: str
+    cleaned: dict[str, Any]
+    source_updated_at: datetime | None
+    strong_key: str = ""
+    identity_key: str = ""
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+
+
+class RecordInvalid(Exception):
+    """Field-level errors for one record: ``{field: [message, ...]}``."""
+
+    def __init__(self, errors: dict[str, list[str]], source_id: str = "") -> None:
+        super().__init__(errors)
+        self.errors = errors
+        self.source_id = source_id
+
+
+def content_hash(payload: dict[str, Any]) -> str:
+    """A stable hash of the payload as sent, so re-sending it is recognised as unchanged."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def clean_record(spec: EntitySpec, payload: Any) -> CleanRecord:
+    """Validate one raw record; raise ``RecordInvalid`` with every field error at once."""
+    if not isinstance(payload, dict):
+        raise RecordInvalid({"non_field_errors": ["Each record must be a JSON object."]})
+    errors: dict[str, list[str]] = {}
+    warnings: dict[str, list[str]] = {}
+    values: dict[str, str] = {}
+    for key, raw in payload.items():
+        if raw is None or raw == "":
+            continue
+        if isinstance(raw, dict | list):
+            errors[key] = ["Expected a single value, not an object or list."]
+            continue
+        values[key] = _WHITESPACE.sub(" ", str(raw)).strip()
+
+    known = {SOURCE_ID_FIELD, UPDATED_AT_FIELD, *spec.field_names}
+    for unknown in sorted(set(payload) - known):
+        warnings[unknown] = ["Unknown field: kept in the raw payload, not mapped."]
+
+    source_id = values.get(SOURCE_ID_FIELD, "")
+    if not source_id:
+        errors[SOURCE_ID_FIELD] = ["This field is required."]
+    elif len(source_id) > 128:
+        errors[SOURCE_ID_FIELD] = ["Ensure this value has at most 128 characters."]
+
+    updated_at = None
+    if UPDATED_AT_FIELD in values:
+        updated_at = _parse_timestamp(values[UPDATED_AT_FIELD])
+        if updated_at is None:
+            errors[UPDATED_AT_FIELD] = [
+                "Enter an ISO 8601 date-time, for example 2026-03-04T10:15:00Z."
+            ]
+
+    # Country first: tax IDs, phones and postal codes are read in its light.
+    country = None
+    cleaned: dict[str, Any] = {}
+    for spec_field in spec.fields:
+        value = values.get(spec_field.name)
+        if value is None:
+            if spec_field.required:
+                errors[spec_field.name] = ["This field is required."]
+            continue
+        if len(value) > spec_field.max_length:
+            errors[spec_field.name] = [
+                f"Ensure this value has at most {spec_field.max_length} characters."
+            ]
+            continue
+        if spec_field.kind == "country":
+            country = normalize.normalize_country(value)
+    for spec_field in spec.fields:
+        value = values.get(spec_field.name)
+        if value is None or spec_field.name in errors:
+            continue
+        try:
+            result, warning = _clean_value(spec_field, value, country)
+        except ValueError as exc:
+            errors[spec_field.name] = [str(exc)]
+            continue
+        if warning:
+            warnings[spec_field.name] = [warning]
+        if result not in (None, ""):
+            cleaned[spec_field.name] = result
+
+    if "start_date" in cleaned and "end_date" in cleaned and cleaned["end_date"] < cleaned["start_date"]:
+        errors["end_date"] = ["The end date is before the start date."]
+    if errors:
+        raise RecordInvalid(errors, source_id)
+
+    record = CleanRecord(source_id=source_id, cleaned=cleaned, source_updated_at=updated_at)
+    record.warnings = warnings
+    record.strong_key, record.identity_key = linking_keys(spec.entity_type, cleaned)
+    return record
+
+
+SOURCE_ID_FIELD = "source_id"
+UPDATED_AT_FIELD = "updated_at"
+
+
+def _parse_timestamp(value: str) -> datetime | None:
+    try:
+        parsed = parse_datetime(value)
+        if parsed is None:
+            day = parse_date(value)
+            parsed = datetime(day.year, day.month, day.day) if day else None
+    except ValueError:
+        return None
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _clean_value(spec_field: FieldSpec, value: str, country: str | None) -> tuple[Any, str]:
+    """Return (cleaned value, warning) or raise ValueError with the field's message."""
+    kind = spec_field.kind
+    if kind == "country":
+        if country is None:
+            raise ValueError(
+                f"Unknown country {value!r}: use an ISO 3166 code or the country's name."
+            )
+        return country, ""
+    if kind == "currency":
+        currency = pycountry.currencies.get(alpha_3=value.upper())
+        if currency is None:
+            raise ValueError(f"Unknown currency {value!r}: use an ISO 4217 code such as EUR.")
+        return currency.alpha_3, ""
+    if kind == "choice":
+        key = re.sub(r"[^a-z0-9]+", "_", value.lower().replace("&", "_and_")).strip("_")
+        key = _CHOICE_ALIASES.get(key, key)
+        if key not in spec_field.choices:
+            raise ValueError(f"{value!r} is not one of: {', '.join(spec_field.choices)}.")
+        return key, ""
+    if kind == "date":
+        try:
+            day = parse_date(value)
+        except ValueError:
+            day = None
+        if day is None:
+            raise ValueError("Enter a date as YYYY-MM-DD.")
+        return day.isoformat(), ""
+    if kind == "tax_id":
+        tax = normalize.normalize_tax_id(value, country)
+        if tax is None:
+            return None, ""
+        if not tax.valid:
+            return tax.value, "Not a valid tax ID for its country: stored, not used for matching."
+        return tax.value, ""
+    if kind == "registration":
+        return normalize.normalize_registration_number(value, country) or value, ""
+    if kind == "phone":
+        phone = normalize.normalize_phone(value, country)
+        if phone is None:
+            return value, "Not a recognisable phone number: stored as sent."
+        return phone, ""
+    if kind == "email":
+        email = normalize.normalize_email(value)
+        if email is None:
+            raise ValueError("Enter a valid email address.")
+        return email, ""
+    if kind == "url":
+        if " " in value or normalize.normalize_domain(value) is None:
+            raise ValueError("Enter a valid website address, for example https://example.com.")
+        return value, ""
+    if kind == "code":
+        return value.upper() if spec_field.name == "code" else value, ""
+    return value, ""
+
+
+def code_key(value: str) -> str:
+    return _CODE_KEY.sub("", value.upper())
+
+
+def linking_keys(entity_type: str, cleaned: dict[str, Any]) -> tuple[str, str]:
+    """(strong key, identity key) used by deterministic linking; '' where absent.
+
+    The strong key is an identifier (valid tax or registration ID, project or service
+    code); the identity key is the exact normalised name with legal form and country.
+    """
+    country = cleaned.get("country", "")
+    strong = ""
+    if entity_type in (EntityType.CUSTOMER, EntityType.LEGAL_ENTITY):
+        if cleaned.get("registration_number") and country:
+            strong = f"reg:{country}:{code_key(cleaned['registration_number'])}"
+        elif cleaned.get("tax_id"):
+            tax = normalize.normalize_tax_id(cleaned["tax_id"], country or None)
+            if tax is not None and tax.valid:
+                strong = f"tax:{tax.value}"
+        name = normalize.normalize_company_name(cleaned.get("name"), country or None)
+        identity = (
+            f"name:{country}:{name.name}:{name.legal_form or ''}" if name and country else ""
+        )
+        return strong, identity
+    if entity_type == EntityType.PROJECT:
+        strong = f"code:{code_key(cleaned['code'])}" if cleaned.get("code") else ""
+        opp = cleaned.get("crm_opportunity_ref", "")
+        return strong, (f"opp:{code_key(opp)}" if opp else "")
+    if entity_type == EntityType.SERVICE_CODE:
+        return f"code:{code_key(cleaned['code'])}", ""
+    return "", ""
+
+
+def as_date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None

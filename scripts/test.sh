@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite against real, throwaway PostgreSQL and Redis servers.
+# Usage: scripts/test.sh [pytest arguments]
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+ensure_packages postgresql redis-server redis-tools
+ensure_venv dev
+trap 'stop_redis; stop_postgres' EXIT
+start_postgres
+start_redis
+"$PY" -m pytest "$@"
