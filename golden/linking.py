@@ -25,6 +25,14 @@ class LinkDecision:
     review: list[tuple[GoldenRecord, list[dict[str, Any]]]] = field(default_factory=list)
 
 
+# Identifiers that name one legal entity: two different valid ones mean two entities.
+LEGAL_IDENTIFIERS = {"tax", "reg"}
+IDENTITY_EVIDENCE = {
+    "name": ("name", "exact", "same normalised name, legal form and country"),
+    "code": ("code", "exact", "same project code"),
+}
+
+
 def _goldens_with_key(entity_type: str, column: str, key: str) -> list[GoldenRecord]:
     if not key:
         return []
@@ -54,19 +62,22 @@ def decide_link(entity_type: str, record: CleanRecord) -> LinkDecision:
         evidence = [_evidence("identifier", "exact", f"{record.strong_key} is held by several records")]
         return LinkDecision(None, review=[(g, evidence) for g in strong])
 
+    if not record.identity_key:
+        return LinkDecision(None)
     agreeing: list[GoldenRecord] = []
     review: list[tuple[GoldenRecord, list[dict[str, Any]]]] = []
-    name_evidence = _evidence("name", "exact", "same normalised name, legal form and country")
+    identity_evidence = _evidence(*IDENTITY_EVIDENCE[record.identity_key.split(":")[0]])
+    kind = record.strong_key.split(":")[0]
     for golden in _goldens_with_key(entity_type, "identity_key", record.identity_key):
-        keys = {k for k in _strong_keys(golden) if k.split(":")[0] == record.strong_key.split(":")[0]}
-        if record.strong_key and keys and record.strong_key not in keys:
+        keys = {k for k in _strong_keys(golden) if k.split(":")[0] == kind}
+        if kind in LEGAL_IDENTIFIERS and keys and record.strong_key not in keys:
             # Same name but a different valid identifier: two legal entities until a
             # steward says otherwise.
             conflict = _evidence("identifier", "conflict", f"{record.strong_key} vs {', '.join(sorted(keys))}")
-            review.append((golden, [name_evidence, conflict]))
+            review.append((golden, [identity_evidence, conflict]))
         else:
             agreeing.append(golden)
     if len(agreeing) == 1 and not review:
-        return LinkDecision(agreeing[0], reason="same normalised name, legal form and country")
-    review.extend((g, [name_evidence]) for g in agreeing)
+        return LinkDecision(agreeing[0], reason=identity_evidence["detail"])
+    review.extend((g, [identity_evidence]) for g in agreeing)
     return LinkDecision(None, review=review)

@@ -246,6 +246,7 @@ _US_ZIP = re.compile(r"^(\d{5})(?:[\s-]?\d{4})?$")
 _US_ZIP_PLUS4 = re.compile(r"^(\d{5})-\d{4}$")
 _GERMAN_STR_SUFFIX = re.compile(r"^(\w+)str$")  # "hauptstr." -> "hauptstrasse"
 _CALLE = re.compile(r"\bc\s*/(?!\s*o\b)\s*")  # Spanish "C/ Mayor", but not "c/o"
+_PHONE_POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@(?:[^@\s<>()\[\],;:\".]+\.)+[^@\s<>()\[\],;:\".]{2,}$")
 
 # ------------------------------------------------------------------------ value types
@@ -498,24 +499,31 @@ def normalize_registration_number(value: str | None, country: str | None = None)
 # ------------------------------------------------------------------- contact details
 
 
+def _e164(text: str, region: str | None) -> str | None:
+    """E.164 form when text parses to a possible, complete number."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    # Length check only (is_valid_number rejects newly opened ranges); local-only numbers
+    # lack their area code, so an E.164 form built from them would be wrong.
+    if phonenumbers.is_possible_number_with_reason(number) != _PHONE_POSSIBLE:
+        return None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164 if len(e164) <= 16 else None  # E.164 allows at most 15 digits
+
+
 def normalize_phone(value: str | None, country: str | None = None) -> str | None:
     """E.164 form using the record's country as default region; None if not a possible number."""
     if not value or not value.strip():
         return None
     text = value.strip()
-    region = normalize_country(country)
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        if not text.startswith("00"):
-            return None
-        try:  # "0049 ..." without a known region: 00 is the usual international prefix
-            number = phonenumbers.parse("+" + text[2:], None)
-        except phonenumbers.NumberParseException:
-            return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = _e164(text, normalize_country(country))
+    if e164 is None and text.startswith("00"):  # "0049 ..." with no or a foreign region
+        e164 = _e164("+" + text[2:], None)
+    # Garbage can survive parsing through trunk-prefix or carrier-code stripping and then
+    # read back as another number ("000000" -> "+4900000" -> "+490000"): keep fixed points.
+    return e164 if e164 is not None and _e164(e164, None) == e164 else None
 
 
 # Offline: an empty URL list makes tldextract use the public suffix snapshot it ships with.

@@ -20,7 +20,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from itertools import combinations
 from os import PathLike
 from typing import NamedTuple
@@ -35,23 +35,19 @@ from stdnum.jp import cn
 # ---------------------------------------------------------------------------
 # Canonical field lists (write_csv headers; every record carries all of them)
 # ---------------------------------------------------------------------------
-CUSTOMER_FIELDS = ("source_id", "name", "tax_id", "website", "email", "phone", "address_line1",
-                   "city", "region", "postal_code", "country", "parent_source_id", "industry",
-                   "currency", "updated_at")
-LEGAL_ENTITY_FIELDS = ("source_id", "name", "registration_number", "tax_id", "country",
-                       "base_currency", "erp_subsidiary_code", "address_line1", "city",
-                       "postal_code", "updated_at")
-PROJECT_FIELDS = ("source_id", "code", "name", "customer_source_id",
-                  "billing_legal_entity_source_id", "billing_method", "currency", "start_date",
-                  "end_date", "status", "cost_center", "department", "project_manager",
-                  "crm_opportunity_ref", "updated_at")
-SERVICE_CODE_FIELDS = ("source_id", "code", "name", "category", "unit", "tax_code",
-                       "revenue_account", "updated_at")
+CUSTOMER_FIELDS = ("source_id", "name", "tax_id", "website", "email", "phone", "address_line1", "city", "region",
+                   "postal_code", "country", "parent_source_id", "industry", "currency", "updated_at")
+LEGAL_ENTITY_FIELDS = ("source_id", "name", "registration_number", "tax_id", "country", "base_currency",
+                       "erp_subsidiary_code", "address_line1", "city", "postal_code", "updated_at")
+PROJECT_FIELDS = ("source_id", "code", "name", "customer_source_id", "billing_legal_entity_source_id",
+                  "billing_method", "currency", "start_date", "end_date", "status", "cost_center", "department",
+                  "project_manager", "crm_opportunity_ref", "updated_at")
+SERVICE_CODE_FIELDS = ("source_id", "code", "name", "category", "unit", "tax_code", "revenue_account", "updated_at")
 SYSTEMS = ("crm", "psa", "erp")
 FAMILY_KINDS = ("group", "brand", "generic", "legal_form")
 
 # ---------------------------------------------------------------------------
-# Word lists
+# Word lists. Compact "a|b|c" strings keep ~300 entries readable on few lines.
 # ---------------------------------------------------------------------------
 
 
@@ -63,169 +59,140 @@ class _Country(NamedTuple):
     trunk: str  # national trunk prefix, dropped in international format
     tld: str
     street: str  # key into _STREETS
-    forms: tuple[tuple[str, ...], ...]  # legal forms: canonical spelling first
-    cities: tuple[tuple[str, str, str, str, str], ...]  # native, English, region, postal, area
+    forms: tuple[tuple[str, ...], ...]  # legal forms, each with its spellings (canonical first)
+    cities: tuple[tuple[str, str, str, str, str], ...]  # native, English, region, postal template, area code
 
 
-_COUNTRIES: dict[str, _Country] = {c.code: c for c in (
-    _Country("US", ("United States", "USA", "U.S.", "United States of America"), "USD", "1", "", ".com", "en",
-             (("Inc.", "Inc", "Incorporated", "INC"), ("LLC", "L.L.C.", "Llc"), ("Corp.", "Corporation", "Corp")),
-             (("New York", "New York", "NY", "100##", "212"), ("Chicago", "Chicago", "IL", "606##", "312"),
-              ("Denver", "Denver", "CO", "802##", "303"), ("San Francisco", "San Francisco", "CA", "941##", "415"),
-              ("Austin", "Austin", "TX", "787##", "512"), ("Boston", "Boston", "MA", "021##", "617"),
-              ("Seattle", "Seattle", "WA", "981##", "206"), ("Atlanta", "Atlanta", "GA", "303##", "404"))),
-    _Country("GB", ("United Kingdom", "UK", "Great Britain", "England"), "GBP", "44", "0", ".co.uk", "en",
-             (("Ltd", "Limited", "Ltd.", "LTD"), ("PLC", "plc", "Public Limited Company"), ("LLP", "L.L.P.")),
-             (("London", "London", "ENG", "EC# #@@", "20"), ("Manchester", "Manchester", "ENG", "M# #@@", "161"),
-              ("Birmingham", "Birmingham", "ENG", "B# #@@", "121"), ("Edinburgh", "Edinburgh", "SCT", "EH# #@@", "131"),
-              ("Leeds", "Leeds", "ENG", "LS# #@@", "113"))),
-    _Country("DE", ("Germany", "Deutschland", "Bundesrepublik Deutschland"), "EUR", "49", "0", ".de", "de",
-             (("GmbH", "G.m.b.H.", "Gmbh", "GMBH"), ("AG", "A.G.", "Aktiengesellschaft"),
-              ("GmbH & Co. KG", "GmbH & Co KG", "GmbH u. Co. KG")),
-             (("Berlin", "Berlin", "BE", "10###", "30"), ("München", "Munich", "BY", "80###", "89"),
-              ("Hamburg", "Hamburg", "HH", "20###", "40"), ("Frankfurt am Main", "Frankfurt", "HE", "60###", "69"),
-              ("Köln", "Cologne", "NW", "50###", "221"), ("Stuttgart", "Stuttgart", "BW", "70###", "711"),
-              ("Düsseldorf", "Duesseldorf", "NW", "40###", "211"))),
-    _Country("FR", ("France", "République française"), "EUR", "33", "0", ".fr", "fr",
-             (("SAS", "S.A.S.", "Sas"), ("SA", "S.A."), ("SARL", "S.A.R.L.", "Sàrl")),
-             (("Paris", "Paris", "IDF", "750##", "1"), ("Lyon", "Lyons", "ARA", "690##", "4"),
-              ("Marseille", "Marseilles", "PAC", "130##", "4"), ("Toulouse", "Toulouse", "OCC", "310##", "5"),
-              ("Lille", "Lille", "HDF", "590##", "3"), ("Bordeaux", "Bordeaux", "NAQ", "330##", "5"))),
-    _Country("NL", ("Netherlands", "Nederland", "The Netherlands", "Holland"), "EUR", "31", "0", ".nl", "nl",
-             (("B.V.", "BV", "Bv"), ("N.V.", "NV")),
-             (("Amsterdam", "Amsterdam", "NH", "10## @@", "20"), ("Rotterdam", "Rotterdam", "ZH", "30## @@", "10"),
-              ("Utrecht", "Utrecht", "UT", "35## @@", "30"), ("Den Haag", "The Hague", "ZH", "25## @@", "70"),
-              ("Eindhoven", "Eindhoven", "NB", "56## @@", "40"))),
-    _Country("ES", ("Spain", "España", "Espana"), "EUR", "34", "", ".es", "es",
-             (("S.L.", "SL", "Sociedad Limitada"), ("S.A.", "SA", "Sociedad Anónima")),
-             (("Madrid", "Madrid", "MD", "280##", "91"), ("Barcelona", "Barcelona", "CT", "080##", "93"),
-              ("Valencia", "Valencia", "VC", "460##", "96"), ("Sevilla", "Seville", "AN", "410##", "95"),
-              ("Bilbao", "Bilbao", "PV", "480##", "94"))),
-    _Country("IT", ("Italy", "Italia"), "EUR", "39", "", ".it", "it",
-             (("S.r.l.", "SRL", "Srl"), ("S.p.A.", "SpA", "SPA")),
-             (("Milano", "Milan", "MI", "201##", "02"), ("Roma", "Rome", "RM", "001##", "06"),
-              ("Torino", "Turin", "TO", "101##", "011"), ("Bologna", "Bologna", "BO", "401##", "051"),
-              ("Firenze", "Florence", "FI", "501##", "055"))),
-    _Country("CH", ("Switzerland", "Schweiz", "Suisse", "Svizzera"), "CHF", "41", "0", ".ch", "ch",
-             (("AG", "A.G.", "SA"), ("GmbH", "G.m.b.H.", "Sàrl")),
-             (("Zürich", "Zurich", "ZH", "80##", "44"), ("Genève", "Geneva", "GE", "12##", "22"),
-              ("Basel", "Basle", "BS", "40##", "61"), ("Bern", "Berne", "BE", "30##", "31"),
-              ("Lausanne", "Lausanne", "VD", "10##", "21"))),
-    _Country("SE", ("Sweden", "Sverige"), "SEK", "46", "0", ".se", "se",
-             (("AB", "Aktiebolag", "A.B.", "AB (publ)"),),
-             (("Stockholm", "Stockholm", "AB", "1## ##", "8"), ("Göteborg", "Gothenburg", "O", "4## ##", "31"),
-              ("Malmö", "Malmo", "M", "2## ##", "40"), ("Uppsala", "Uppsala", "C", "75# ##", "18"))),
-    _Country("AU", ("Australia", "AUS", "Commonwealth of Australia"), "AUD", "61", "0", ".com.au", "en",
-             (("Pty Ltd", "Pty. Ltd.", "Proprietary Limited", "PTY LTD"), ("Ltd", "Limited")),
-             (("Sydney", "Sydney", "NSW", "2###", "2"), ("Melbourne", "Melbourne", "VIC", "3###", "3"),
-              ("Brisbane", "Brisbane", "QLD", "4###", "7"), ("Perth", "Perth", "WA", "6###", "8"))),
-    _Country("CA", ("Canada", "CAN"), "CAD", "1", "", ".ca", "en",
-             (("Inc.", "Inc", "Incorporated"), ("Ltd.", "Limited", "Ltée")),
-             (("Toronto", "Toronto", "ON", "M#@ #@#", "416"), ("Vancouver", "Vancouver", "BC", "V#@ #@#", "604"),
-              ("Montréal", "Montreal", "QC", "H#@ #@#", "514"), ("Calgary", "Calgary", "AB", "T#@ #@#", "403"))),
-    _Country("IN", ("India", "Bharat", "IND"), "INR", "91", "0", ".in", "en",
-             (("Pvt. Ltd.", "Private Limited", "Pvt Ltd", "P. Ltd."), ("Ltd.", "Limited")),
-             (("Mumbai", "Bombay", "MH", "4000##", "22"), ("Bengaluru", "Bangalore", "KA", "5600##", "80"),
-              ("New Delhi", "Delhi", "DL", "1100##", "11"), ("Pune", "Poona", "MH", "4110##", "20"),
-              ("Hyderabad", "Hyderabad", "TG", "5000##", "40"))),
-    _Country("JP", ("Japan", "Nippon", "JPN"), "JPY", "81", "0", ".co.jp", "jp",
-             (("K.K.", "Kabushiki Kaisha", "KK", "Co., Ltd."), ("G.K.", "Godo Kaisha", "GK")),
-             (("Tokyo", "Tokyo", "13", "1##-####", "3"), ("Osaka", "Osaka", "27", "5##-####", "6"),
-              ("Yokohama", "Yokohama", "14", "2##-####", "45"), ("Nagoya", "Nagoya", "23", "4##-####", "52"))),
-    _Country("BR", ("Brazil", "Brasil"), "BRL", "55", "0", ".com.br", "br",
-             (("Ltda.", "Ltda", "Limitada", "LTDA"), ("S.A.", "SA", "S/A")),
-             (("São Paulo", "Sao Paulo", "SP", "0####-###", "11"), ("Rio de Janeiro", "Rio", "RJ", "2####-###", "21"),
-              ("Belo Horizonte", "Belo Horizonte", "MG", "3####-###", "31"), ("Curitiba", "Curitiba", "PR", "8####-###", "41"))),
-)}
-# Customer mix of a Europe/US-centred firm; expanded so a draw is one rng.choice.
-_COUNTRY_BAG = tuple(c for c, w in (("US", 22), ("GB", 14), ("DE", 12), ("FR", 8), ("NL", 6), ("ES", 5),
-                                    ("IT", 5), ("CH", 4), ("SE", 4), ("AU", 5), ("CA", 5), ("IN", 4),
-                                    ("JP", 3), ("BR", 3)) for _ in range(w))
+# code, names, "currency dial trunk(- = none) tld street-style", legal forms ("; " between forms, "|" between
+# spellings), cities ("; " between, fields native[=English]|region|postal template (# digit, @ letter)|area code).
+_COUNTRY_SPECS = (
+    ("US", "United States|USA|U.S.|United States of America", "USD 1 - .com en",
+     "Inc.|Inc|Incorporated|INC; LLC|L.L.C.|Llc; Corp.|Corporation|Corp",
+     "New York|NY|100##|212; Chicago|IL|606##|312; Denver|CO|802##|303; San Francisco|CA|941##|415; "
+     "Austin|TX|787##|512; Boston|MA|021##|617; Seattle|WA|981##|206; Atlanta|GA|303##|404"),
+    ("GB", "United Kingdom|UK|Great Britain|England", "GBP 44 0 .co.uk en",
+     "Ltd|Limited|Ltd.|LTD; PLC|plc|Public Limited Company; LLP|L.L.P.",
+     "London|ENG|EC# #@@|20; Manchester|ENG|M# #@@|161; Birmingham|ENG|B# #@@|121; Edinburgh|SCT|EH# #@@|131; "
+     "Leeds|ENG|LS# #@@|113"),
+    ("DE", "Germany|Deutschland|Bundesrepublik Deutschland", "EUR 49 0 .de de",
+     "GmbH|G.m.b.H.|Gmbh|GMBH; AG|A.G.|Aktiengesellschaft; GmbH & Co. KG|GmbH & Co KG|GmbH u. Co. KG",
+     "Berlin|BE|10###|30; München=Munich|BY|80###|89; Hamburg|HH|20###|40; Frankfurt am Main=Frankfurt|HE|60###|69; "
+     "Köln=Cologne|NW|50###|221; Stuttgart|BW|70###|711; Düsseldorf=Duesseldorf|NW|40###|211"),
+    ("FR", "France|République française", "EUR 33 0 .fr fr", "SAS|S.A.S.|Sas; SA|S.A.; SARL|S.A.R.L.|Sàrl",
+     "Paris|IDF|750##|1; Lyon=Lyons|ARA|690##|4; Marseille=Marseilles|PAC|130##|4; Toulouse|OCC|310##|5; "
+     "Lille|HDF|590##|3; Bordeaux|NAQ|330##|5"),
+    ("NL", "Netherlands|Nederland|The Netherlands|Holland", "EUR 31 0 .nl nl", "B.V.|BV|Bv; N.V.|NV",
+     "Amsterdam|NH|10## @@|20; Rotterdam|ZH|30## @@|10; Utrecht|UT|35## @@|30; Den Haag=The Hague|ZH|25## @@|70; "
+     "Eindhoven|NB|56## @@|40"),
+    ("ES", "Spain|España|Espana", "EUR 34 - .es es", "S.L.|SL|Sociedad Limitada; S.A.|SA|Sociedad Anónima",
+     "Madrid|MD|280##|91; Barcelona|CT|080##|93; Valencia|VC|460##|96; Sevilla=Seville|AN|410##|95; "
+     "Bilbao|PV|480##|94"),
+    ("IT", "Italy|Italia", "EUR 39 - .it it", "S.r.l.|SRL|Srl; S.p.A.|SpA|SPA",  # Italy keeps the 0 abroad
+     "Milano=Milan|MI|201##|02; Roma=Rome|RM|001##|06; Torino=Turin|TO|101##|011; Bologna|BO|401##|051; "
+     "Firenze=Florence|FI|501##|055"),
+    ("CH", "Switzerland|Schweiz|Suisse|Svizzera", "CHF 41 0 .ch ch", "AG|A.G.|SA; GmbH|G.m.b.H.|Sàrl",
+     "Zürich=Zurich|ZH|80##|44; Genève=Geneva|GE|12##|22; Basel=Basle|BS|40##|61; Bern=Berne|BE|30##|31; "
+     "Lausanne|VD|10##|21"),
+    ("SE", "Sweden|Sverige", "SEK 46 0 .se se", "AB|Aktiebolag|A.B.|AB (publ)",
+     "Stockholm|AB|1## ##|8; Göteborg=Gothenburg|O|4## ##|31; Malmö=Malmo|M|2## ##|40; Uppsala|C|75# ##|18"),
+    ("AU", "Australia|AUS|Commonwealth of Australia", "AUD 61 0 .com.au en",
+     "Pty Ltd|Pty. Ltd.|Proprietary Limited|PTY LTD; Ltd|Limited",
+     "Sydney|NSW|2###|2; Melbourne|VIC|3###|3; Brisbane|QLD|4###|7; Perth|WA|6###|8"),
+    ("CA", "Canada|CAN", "CAD 1 - .ca en", "Inc.|Inc|Incorporated; Ltd.|Limited|Ltée",
+     "Toronto|ON|M#@ #@#|416; Vancouver|BC|V#@ #@#|604; Montréal=Montreal|QC|H#@ #@#|514; Calgary|AB|T#@ #@#|403"),
+    ("IN", "India|Bharat|IND", "INR 91 0 .in en", "Pvt. Ltd.|Private Limited|Pvt Ltd|P. Ltd.; Ltd.|Limited",
+     "Mumbai=Bombay|MH|4000##|22; Bengaluru=Bangalore|KA|5600##|80; New Delhi=Delhi|DL|1100##|11; "
+     "Pune=Poona|MH|4110##|20; Hyderabad|TG|5000##|40"),
+    ("JP", "Japan|Nippon|JPN", "JPY 81 0 .co.jp jp", "K.K.|Kabushiki Kaisha|KK|Co., Ltd.; G.K.|Godo Kaisha|GK",
+     "Tokyo|13|1##-####|3; Osaka|27|5##-####|6; Yokohama|14|2##-####|45; Nagoya|23|4##-####|52"),
+    ("BR", "Brazil|Brasil", "BRL 55 0 .com.br br", "Ltda.|Ltda|Limitada|LTDA; S.A.|SA|S/A",
+     "São Paulo=Sao Paulo|SP|0####-###|11; Rio de Janeiro=Rio|RJ|2####-###|21; "
+     "Belo Horizonte|MG|3####-###|31; Curitiba|PR|8####-###|41"),
+)
+
+
+def _parse_country(code: str, names: str, misc: str, forms: str, cities: str) -> _Country:
+    cur, dial, trunk, tld, street = misc.split()
+    parsed = []
+    for city in cities.split("; "):
+        name, region, postal, area = city.split("|")
+        native, _, english = name.partition("=")
+        parsed.append((native, english or native, region, postal, area))
+    return _Country(code, tuple(names.split("|")), cur, dial, trunk.strip("-"), tld, street,
+                    tuple(tuple(f.split("|")) for f in forms.split("; ")), tuple(parsed))
+
+
+_COUNTRIES = {spec[0]: _parse_country(*spec) for spec in _COUNTRY_SPECS}
+# Customer mix of a Europe/US-centred firm, expanded so a draw is one rng.choice.
+_COUNTRY_BAG = tuple(c for c, w in zip(_COUNTRIES, (22, 14, 12, 8, 6, 5, 5, 4, 4, 5, 5, 4, 3, 3), strict=True) for _ in range(w))
 _COUNTRY_LOOKUP = {n.lower(): c.code for c in _COUNTRIES.values() for n in (c.code, *c.names)}
 _IN_STATES = {"MH": "27", "KA": "29", "DL": "07", "TG": "36"}  # GSTIN state prefixes
-_EIN_PREFIXES = ("12", "20", "26", "27", "45", "46", "47", "81", "82", "83", "84", "86", "88", "91", "94", "98")
+_EIN_PREFIXES = "12 20 26 27 45 46 47 81 82 83 84 86 88 91 94 98".split()  # IRS-assigned campuses
 
-# Streets as (name words, (full type, abbreviated type)); layout depends on the style.
-_STREETS = {
-    "en": (("Main", "Oak", "Maple", "Market", "Church", "High", "King", "Queen", "Park", "Mill", "Station",
-            "Bridge", "Victoria", "Elm", "Cedar", "Lake", "Hill", "Washington", "Lincoln", "Wacker"),
-           (("Street", "St."), ("Avenue", "Ave."), ("Road", "Rd."), ("Boulevard", "Blvd."), ("Lane", "Ln."),
-            ("Drive", "Dr."))),
-    "de": (("Haupt", "Bahnhof", "Schiller", "Goethe", "Linden", "Friedrich", "Kaiser", "Garten", "Markt",
-            "Rosen", "Berliner", "Königs"), (("straße", "str."), ("straße", "strasse"), ("allee", "allee"), ("weg", "weg"))),
-    "ch": (("Bahnhof", "Limmat", "Seefeld", "Rennweg", "Löwen", "Kirch", "Rosen"),
-           (("strasse", "str."), ("gasse", "g."), ("weg", "weg"))),
-    "nl": (("Heren", "Keizers", "Prinsen", "Kerk", "Molen", "Stations", "Markt", "Rozen"),
-           (("gracht", "gr."), ("straat", "str."), ("weg", "wg."), ("laan", "ln."))),
-    "se": (("Kungs", "Drottning", "Stor", "Svea", "Hamn", "Kyrko", "Strand", "Birger Jarls"),
-           (("gatan", "g."), ("vägen", "v."))),
-    "fr": (("de la Paix", "Victor Hugo", "du Faubourg Saint-Honoré", "de Rivoli", "Jean Jaurès",
-            "de la République", "Pasteur", "des Champs-Élysées", "Gambetta", "Voltaire"),
-           (("rue", "r."), ("avenue", "av."), ("boulevard", "bd"), ("place", "pl."))),
-    "es": (("Mayor", "de Alcalá", "Gran Vía", "de la Castellana", "de Serrano", "Diagonal", "del Prado"),
-           (("Calle", "C/"), ("Avenida", "Avda."), ("Paseo", "Pº"))),
-    "it": (("Roma", "Garibaldi", "Dante", "Verdi", "Mazzini", "della Repubblica", "Vittorio Emanuele II"),
-           (("Via", "V."), ("Viale", "V.le"), ("Piazza", "P.za"), ("Corso", "C.so"))),
-    "br": (("Paulista", "Brigadeiro Faria Lima", "das Nações Unidas", "Rio Branco", "Augusta", "Oscar Freire"),
-           (("Avenida", "Av."), ("Rua", "R."), ("Alameda", "Al."))),
-    "jp": (("Marunouchi", "Shibuya", "Roppongi", "Umeda", "Nishi-Shinjuku", "Akasaka"), (("", ""),)),
-}
+# Street style -> (names, "full|abbreviated" street types); address() decides the layout per style.
+_STREETS = {k: (names.split("|"), [tuple(t.split("|")) for t in types.split()]) for k, names, types in (
+    ("en", "Main|Oak|Maple|Market|Church|High|King|Queen|Park|Mill|Station|Bridge|Victoria|Elm|Cedar|Lake|Hill|"
+           "Washington|Lincoln|Wacker", "Street|St. Avenue|Ave. Road|Rd. Boulevard|Blvd. Lane|Ln. Drive|Dr."),
+    ("de", "Haupt|Bahnhof|Schiller|Goethe|Linden|Friedrich|Kaiser|Garten|Markt|Rosen|Berliner|Königs",
+           "straße|str. straße|strasse allee|allee weg|weg"),
+    ("ch", "Bahnhof|Limmat|Seefeld|Rennweg|Löwen|Kirch|Rosen", "strasse|str. gasse|g. weg|weg"),
+    ("nl", "Heren|Keizers|Prinsen|Kerk|Molen|Stations|Markt|Rozen", "gracht|gr. straat|str. weg|wg. laan|ln."),
+    ("se", "Kungs|Drottning|Stor|Svea|Hamn|Kyrko|Strand|Birger Jarls", "gatan|g. vägen|v."),
+    ("fr", "de la Paix|Victor Hugo|du Faubourg Saint-Honoré|de Rivoli|Jean Jaurès|de la République|Pasteur|"
+           "des Champs-Élysées|Gambetta|Voltaire", "rue|r. avenue|av. boulevard|bd place|pl."),
+    ("es", "Mayor|de Alcalá|Gran Vía|de la Castellana|de Serrano|Diagonal|del Prado", "Calle|C/ Avenida|Avda. Paseo|Pº"),
+    ("it", "Roma|Garibaldi|Dante|Verdi|Mazzini|della Repubblica|Vittorio Emanuele II",
+           "Via|V. Viale|V.le Piazza|P.za Corso|C.so"),
+    ("br", "Paulista|Brigadeiro Faria Lima|das Nações Unidas|Rio Branco|Augusta|Oscar Freire",
+           "Avenida|Av. Rua|R. Alameda|Al."),
+    ("jp", "Marunouchi|Shibuya|Roppongi|Umeda|Nishi-Shinjuku|Akasaka", "|"),
+)}
 
-_SURNAMES = ("Harper", "Cole", "Whitfield", "Bennett", "Morgan", "Lang", "Fischer", "Müller", "Schäfer",
-             "Köhler", "Weiß", "Lefèvre", "Gérard", "Dubois", "Moreau", "Janssen", "de Vries", "Bakker",
-             "García", "Núñez", "Muñoz", "Rossi", "Bianchi", "Ferrari", "Åström", "Lindqvist", "Sjögren",
-             "Keller", "Brunner", "Tanaka", "Sato", "Patel", "Mehta", "Iyer", "Souza", "Gonçalves", "Almeida",
-             "Hughes", "Reid", "Walsh", "Novak", "Weber", "Hoffmann", "Wagner", "Becker", "Fontaine",
-             "Mercier", "Visser", "Romano", "Conti", "Berg", "Nyström", "O'Brien", "MacLeod", "Carter",
-             "Ellison", "Prescott", "Sterling", "Blackwood", "Ashford", "Thornton", "Kowalski")
-_BRAND_HEADS = ("Nor", "Vel", "Acu", "Zen", "Tri", "Omni", "Quan", "Lum", "Syn", "Vert", "Ax", "Cor", "Nex",
-                "Stra", "Ver", "Ori", "Kin", "Alt", "Bri", "Cal", "Dex", "Evo", "Flux", "Gal", "Hel", "Ion",
-                "Kal", "Lyr", "Mer", "Nov", "Opt", "Pax", "Rho", "Sol", "Tera", "Vox", "Wex", "Yor", "Zeph", "Aur")
-_BRAND_TAILS = ("tex", "ora", "via", "nix", "com", "ium", "tis", "lan", "gen", "ware", "sys", "tron",
-                "lytics", "dyne", "vance", "path", "core", "wave", "point", "nova", "sphere", "bridge",
-                "stone", "field", "works", "mark", "line", "ridge", "gate", "scale")
-_PLACES = ("Blue River", "Northern", "Pacific", "Atlantic", "Summit", "Evergreen", "Granite", "Silver Oak",
-           "Red Maple", "Harbor", "Meridian", "Pinnacle", "Keystone", "Crescent", "Golden Gate", "Alpine",
-           "Lakeside", "Highland", "Riverside", "Coastal", "Iron Bridge", "Cedar", "Falcon", "Horizon",
-           "Apex", "Beacon", "Cobalt", "Sapphire", "Westbrook", "Oakridge")
-_INDUSTRY_WORDS = ("Technology", "Software", "Logistics", "Engineering", "Consulting", "Energy", "Pharma",
-                   "Capital", "Media", "Foods", "Retail", "Analytics", "Systems", "Networks", "Healthcare",
-                   "Manufacturing", "Construction", "Insurance", "Telecom", "Automotive", "Biotech",
-                   "Solutions", "Robotics", "Materials", "Marine", "Aerospace", "Security", "Digital")
-_NATIVE_WORDS = {"DE": ("Maschinenbau", "Logistik", "Technik", "Versicherungen", "Gerätebau"),
-                 "CH": ("Maschinenbau", "Treuhand", "Technik"),
-                 "FR": ("Électronique", "Énergies", "Ingénierie", "Générale", "Études"),
-                 "ES": ("Construcciones", "Ingeniería", "Energía", "Tecnología"),
-                 "IT": ("Costruzioni", "Ingegneria", "Tecnologie", "Energia"),
-                 "NL": ("Bouw", "Techniek", "Logistiek", "Handelsmaatschappij"),
-                 "SE": ("Bygg", "Teknik", "Fastigheter", "Skogsindustri"),
-                 "BR": ("Construções", "Engenharia", "Tecnologia", "Serviços")}
-_TAILS = ("International", "Group", "Services", "Holdings", "Partners", "Industries", "Worldwide",
-          "Associates", "Technologies", "& Co")
+_SURNAMES = ("Harper|Cole|Whitfield|Bennett|Morgan|Lang|Fischer|Müller|Schäfer|Köhler|Weiß|Lefèvre|Gérard|Dubois|"
+             "Moreau|Janssen|de Vries|Bakker|García|Núñez|Muñoz|Rossi|Bianchi|Ferrari|Åström|Lindqvist|Sjögren|"
+             "Keller|Brunner|Tanaka|Sato|Patel|Mehta|Iyer|Souza|Gonçalves|Almeida|Hughes|Reid|Walsh|Novak|Weber|"
+             "Hoffmann|Wagner|Becker|Fontaine|Mercier|Visser|Romano|Conti|Berg|Nyström|O'Brien|MacLeod|Carter|"
+             "Ellison|Prescott|Sterling|Blackwood|Ashford|Thornton|Kowalski").split("|")
+# Coined brands: head + tail ("Nor" + "tex"), 1,200 combinations.
+_BRAND_HEADS = ("Nor Vel Acu Zen Tri Omni Quan Lum Syn Vert Ax Cor Nex Stra Ver Ori Kin Alt Bri Cal Dex Evo Flux Gal "
+                "Hel Ion Kal Lyr Mer Nov Opt Pax Rho Sol Tera Vox Wex Yor Zeph Aur").split()
+_BRAND_TAILS = ("tex ora via nix com ium tis lan gen ware sys tron lytics dyne vance path core wave point nova sphere "
+                "bridge stone field works mark line ridge gate scale").split()
+_PLACES = ("Blue River|Northern|Pacific|Atlantic|Summit|Evergreen|Granite|Silver Oak|Red Maple|Harbor|Meridian|"
+           "Pinnacle|Keystone|Crescent|Golden Gate|Alpine|Lakeside|Highland|Riverside|Coastal|Iron Bridge|Cedar|"
+           "Falcon|Horizon|Apex|Beacon|Cobalt|Sapphire|Westbrook|Oakridge").split("|")
+_INDUSTRY_WORDS = ("Technology Software Logistics Engineering Consulting Energy Pharma Capital Media Foods Retail "
+                   "Analytics Systems Networks Healthcare Manufacturing Construction Insurance Telecom Automotive "
+                   "Biotech Solutions Robotics Materials Marine Aerospace Security Digital").split()
+_NATIVE_WORDS = {k: v.split() for k, v in (  # local-language name parts, with the accents CRM users drop
+    ("DE", "Maschinenbau Logistik Technik Versicherungen Gerätebau"), ("CH", "Maschinenbau Treuhand Technik"),
+    ("FR", "Électronique Énergies Ingénierie Générale Études"), ("ES", "Construcciones Ingeniería Energía Tecnología"),
+    ("IT", "Costruzioni Ingegneria Tecnologie Energia"), ("NL", "Bouw Techniek Logistiek Handelsmaatschappij"),
+    ("SE", "Bygg Teknik Fastigheter Skogsindustri"), ("BR", "Construções Engenharia Tecnologia Serviços"))}
+_TAILS = "International|Group|Services|Holdings|Partners|Industries|Worldwide|Associates|Technologies|& Co".split("|")
 _TAIL_TOKENS = frozenset(t for tail in _TAILS for t in tail.split())
-_GENERIC = ("Global Solutions", "Premier Consulting", "United Services", "Advanced Systems",
-            "Integrated Technologies", "National Supply", "Allied Partners", "Prime Solutions",
-            "Standard Industries", "Universal Trading", "Metro Builders", "Apex Services",
-            "First Choice Logistics", "Pioneer Group")
+_GENERIC = ("Global Solutions|Premier Consulting|United Services|Advanced Systems|Integrated Technologies|"
+            "National Supply|Allied Partners|Prime Solutions|Standard Industries|Universal Trading|Metro Builders|"
+            "Apex Services|First Choice Logistics|Pioneer Group").split("|")
 # Sales reps and PSA admins abbreviate; ERP keeps the legal spelling.
-_ABBREV = {"International": ("Intl", "Int'l", "Intl."), "Technology": ("Tech",), "Technologies": ("Tech", "Techs"),
-           "Services": ("Svcs", "Svc"), "Group": ("Grp",), "&": ("and", "+"), "and": ("&",),
-           "Manufacturing": ("Mfg",), "Engineering": ("Eng", "Engg"), "Associates": ("Assoc",),
-           "Holdings": ("Hldgs",), "Systems": ("Sys",), "Solutions": ("Sol",), "Company": ("Co",)}
-_INDUSTRIES = ("Technology", "Financial Services", "Healthcare", "Manufacturing", "Retail", "Energy",
-               "Telecommunications", "Media", "Professional Services", "Transportation", "Public Sector",
-               "Education", "Real Estate", "Pharmaceuticals", "Consumer Goods", "Insurance", "Automotive")
-_FIRST_NAMES = ("James", "Mary", "Oliver", "Emma", "Lukas", "Sophie", "Lucas", "Chloé", "Daan", "Julia",
-                "Alejandro", "Lucía", "Marco", "Giulia", "Erik", "Astrid", "Liam", "Arjun", "Priya", "Haruto")
-# Which systems a company lives in: most are sold (CRM), delivered (PSA) and billed (ERP);
-# CRM-only rows are prospects.
+_ABBREV = {k: tuple(v.split("|")) for k, v in (
+    ("International", "Intl|Int'l|Intl."), ("Technology", "Tech"), ("Technologies", "Tech|Techs"),
+    ("Services", "Svcs|Svc"), ("Group", "Grp"), ("&", "and|+"), ("and", "&"), ("Manufacturing", "Mfg"),
+    ("Engineering", "Eng|Engg"), ("Associates", "Assoc"), ("Holdings", "Hldgs"), ("Systems", "Sys"),
+    ("Solutions", "Sol"), ("Company", "Co"))}
+_INDUSTRIES = ("Technology|Financial Services|Healthcare|Manufacturing|Retail|Energy|Telecommunications|Media|"
+               "Professional Services|Transportation|Public Sector|Education|Real Estate|Pharmaceuticals|"
+               "Consumer Goods|Insurance|Automotive").split("|")
+_FIRST_NAMES = ("James Mary Oliver Emma Lukas Sophie Lucas Chloé Daan Julia Alejandro Lucía Marco Giulia Erik Astrid "
+                "Liam Arjun Priya Haruto").split()
+# Which systems a company lives in: most are sold (CRM), delivered (PSA) and billed (ERP); CRM-only = prospects.
 _PRESENCE_BAG = tuple(p for p, w in ((("crm", "psa", "erp"), 45), (("crm", "erp"), 15), (("crm", "psa"), 10),
                                      (("psa", "erp"), 10), (("crm",), 14), (("psa",), 3), (("erp",), 3))
                       for _ in range(w))
 _FAMILY_RATE = 0.047  # family starts per entity slot; mean family size ~2.9 -> ~12% of entities
 _CRM_DUP_RATE = 0.0375  # of CRM-present companies (~80%) -> ~3% of companies
 _SHUFFLE = 4096  # bounded shuffle so true duplicates are not adjacent in the stream
-_TS0 = int(datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp())
+_TS0 = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())
 _TS_MINUTES = 820 * 24 * 60  # updated_at spread up to ~2026-03-31
 _TODAY = date(2026, 3, 15)  # reference date for project status
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -235,15 +202,14 @@ _UPPER = _B62[10:36]
 _PRIME = 2_654_435_761  # prime multiplier: k -> (k*P + off) % M is a bijection, so IDs never repeat
 _TAX_SPACE = {"DE": 90_000_000, "GB": 9_000_000, "FR": 70_000_000, "NL": 81_000_000, "ES": 10_000_000,
               "IT": 9_999_999, "CH": 81_000_000, "SE": 10_000_000, "AU": 900_000_000, "CA": 90_000_000,
-              "IN": 26 ** 4 * 9_999, "JP": 900_000_000_000, "BR": 90_000_000,
-              "US": len(_EIN_PREFIXES) * 10_000_000}
+              "IN": 26 ** 4 * 9_999, "JP": 900_000_000_000, "BR": 90_000_000, "US": len(_EIN_PREFIXES) * 10_000_000}
 _VAT_PREFIXED = frozenset({"DE", "GB", "FR", "NL", "ES", "IT", "SE"})
 
 # str.translate tables are ~10x faster than unicodedata per call, which matters at 10^6 rows.
 _ACCENTED = "ÀÁÂÃÄÅàáâãäåÇçÈÉÊËèéêëÌÍÎÏìíîïÑñÒÓÔÕÖòóôõöÙÚÛÜùúûüÝýÿŌōº"
 _DEACCENT = {ord(c): unicodedata.normalize("NFKD", c)[0] for c in _ACCENTED}
 _DEACCENT.update({ord("ß"): "ss", ord("Ø"): "O", ord("ø"): "o", ord("Æ"): "AE", ord("æ"): "ae"})
-_UMLAUT = {**_DEACCENT, **{ord(k): v for k, v in zip("äöüÄÖÜ", ("ae", "oe", "ue", "Ae", "Oe", "Ue"))}}
+_UMLAUT = {**_DEACCENT, **{ord(k): v for k, v in zip("äöüÄÖÜ", ("ae", "oe", "ue", "Ae", "Oe", "Ue"), strict=True)}}
 _NO_PUNCT = str.maketrans("", "", ".,'")
 
 
@@ -336,32 +302,32 @@ class _Factory:
             return "DE" + b + mod_11_10.calc_check_digit(b)
         if cc == "GB":
             b = str(1_000_000 + x)
-            return "GB" + b + "%02d" % (-sum(w * int(d) for w, d in zip((8, 7, 6, 5, 4, 3, 2), b)) % 97)
+            return f"GB{b}{-sum(w * int(d) for w, d in zip((8, 7, 6, 5, 4, 3, 2), b, strict=True)) % 97:02d}"
         if cc == "FR":
             b = str(30_000_000 + x)
             siren = b + luhn.calc_check_digit(b)
-            return "FR%02d%s" % (int(siren + "12") % 97, siren)
+            return f"FR{int(siren + '12') % 97:02d}{siren}"
         if cc in ("NL", "CH"):
             # 7 free digits + the j-th of the (>=9) last digits whose check digit is not 10.
             p = str(1_000_000 + x // 9)
             if cc == "NL":
-                s = sum(w * int(d) for w, d in zip((9, 8, 7, 6, 5, 4, 3), p))
+                s = sum(w * int(d) for w, d in zip((9, 8, 7, 6, 5, 4, 3), p, strict=True))
                 ok = [(d, (s + 2 * d) % 11) for d in range(10) if (s + 2 * d) % 11 < 10]
                 d, chk = ok[x % 9]
                 return f"NL{p}{d}{chk}B01"
-            s = sum(w * int(d) for w, d in zip((5, 4, 3, 2, 7, 6, 5), p))
+            s = sum(w * int(d) for w, d in zip((5, 4, 3, 2, 7, 6, 5), p, strict=True))
             ok = [(d, (11 - s - 4 * d) % 11) for d in range(10) if (11 - s - 4 * d) % 11 < 10]
             d, chk = ok[x % 9]
             u = f"{p}{d}{chk}"
             return f"CHE-{u[:3]}.{u[3:6]}.{u[6:]} MWST"
         if cc == "ES":
-            b = ("A" if form == 1 else "B") + "%07d" % x
+            b = f"{'A' if form == 1 else 'B'}{x:07d}"
             return "ES" + b + cif.calc_check_digits(b)[0]
         if cc == "IT":
-            b = "%07d%03d" % (1 + x, 1 + int(self.rng.random() * 100))
+            b = f"{1 + x:07d}{1 + int(self.rng.random() * 100):03d}"  # + province
             return "IT" + b + luhn.calc_check_digit(b)
         if cc == "SE":
-            b = "55%07d" % x
+            b = f"55{x:07d}"
             return "SE" + b + luhn.calc_check_digit(b) + "01"
         if cc == "AU":
             b = str(100_000_000 + x)
@@ -374,7 +340,7 @@ class _Factory:
             x, digits = divmod(x, 9_999)
             x, last = divmod(x, 26)
             pan = (_UPPER[x // 676] + _UPPER[x // 26 % 26] + _UPPER[x % 26] + "C" + initial
-                   + "%04d" % (digits + 1) + _UPPER[last])
+                   + f"{digits + 1:04d}" + _UPPER[last])
             g = _IN_STATES.get(region, "27") + pan + "1Z"
             return g + luhn.calc_check_digit(g, _ALNUM36)
         if cc == "JP":
@@ -406,7 +372,7 @@ class _Factory:
 
     def ts(self) -> str:
         t = _TS0 + 60 * int(self.rng.random() * _TS_MINUTES)
-        return datetime.fromtimestamp(t, timezone.utc).isoformat()
+        return datetime.fromtimestamp(t, UTC).isoformat()
 
 
 def _postal_variant(cc: str, pc: str, rng: random.Random) -> str:
@@ -559,6 +525,7 @@ class _CustomerGen:
             c = _COUNTRIES[hq]
             parent = self.entity(hq, f"{brand} {rng.choice(('Group', 'Holding', 'Holdings'))}",
                                  1 if len(c.forms) > 1 and r() < 0.5 else 0, family=fam, domain=dom)
+            parent.mail_domain = dom
             out = [parent]
             countries = [hq] + [k for k in _COUNTRIES if k != hq]
             rng.shuffle(countries)

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pycountry
@@ -171,7 +171,8 @@ def _clean_value(spec_field: FieldSpec, value: str, country: str | None) -> tupl
         return currency.alpha_3, ""
     if kind == "choice":
         key = re.sub(r"[^a-z0-9]+", "_", value.lower().replace("&", "_and_")).strip("_")
-        key = _CHOICE_ALIASES.get(key, key)
+        if key not in spec_field.choices:
+            key = _CHOICE_ALIASES.get(key, key)
         if key not in spec_field.choices:
             raise ValueError(f"{value!r} is not one of: {', '.join(spec_field.choices)}.")
         return key, ""
@@ -218,8 +219,9 @@ def code_key(value: str) -> str:
 def linking_keys(entity_type: str, cleaned: dict[str, Any]) -> tuple[str, str]:
     """(strong key, identity key) used by deterministic linking; '' where absent.
 
-    The strong key is an identifier (valid tax or registration ID, project or service
-    code); the identity key is the exact normalised name with legal form and country.
+    The strong key is an identifier (a valid tax or registration ID, the CRM opportunity
+    a project was sold as, a service code); the identity key is the exact normalised name
+    with legal form and country, or a project's code.
     """
     country = cleaned.get("country", "")
     strong = ""
@@ -236,13 +238,12 @@ def linking_keys(entity_type: str, cleaned: dict[str, Any]) -> tuple[str, str]:
         )
         return strong, identity
     if entity_type == EntityType.PROJECT:
-        strong = f"code:{code_key(cleaned['code'])}" if cleaned.get("code") else ""
+        # Project codes differ between systems; the opportunity reference travels with
+        # the project from CRM to PSA and ERP.
         opp = cleaned.get("crm_opportunity_ref", "")
-        return strong, (f"opp:{code_key(opp)}" if opp else "")
+        code = f"code:{code_key(cleaned['code'])}" if cleaned.get("code") else ""
+        return (f"opp:{code_key(opp)}" if opp else ""), code
     if entity_type == EntityType.SERVICE_CODE:
         return f"code:{code_key(cleaned['code'])}", ""
     return "", ""
 
-
-def as_date(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None

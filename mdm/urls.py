@@ -4,7 +4,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from golden import web
+
 urlpatterns = [
+    path("", web.home, name="home"),
+    path("health/", web.health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("golden.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -21,9 +21,12 @@ ensure_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# Create the virtualenv and install the pinned project (again only when pyproject changed).
+# Create the virtualenv and install the pinned project with the given extras ("" or "dev"),
+# again only when pyproject.toml changed.
 ensure_venv() {
-  local stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-$1"
+  local extras="${1:-}" target="$ROOT"
+  [ -n "$extras" ] && target="$ROOT[$extras]"
+  local stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-${extras:-base}"
   if [ ! -x "$PY" ]; then
     log "Creating virtualenv in $VENV"
     python3 -m venv "$VENV"
@@ -31,7 +34,10 @@ ensure_venv() {
   if [ ! -f "$stamp" ]; then
     log "Installing Python packages (pinned in pyproject.toml)"
     "$VENV/bin/pip" install -q --disable-pip-version-check -U pip >/dev/null
-    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[$1]"
+    if ! "$VENV/bin/pip" install -q --disable-pip-version-check -e "$target" >"$VENV/install.log" 2>&1; then
+      cat "$VENV/install.log" >&2
+      return 1
+    fi
     rm -f "$VENV"/.installed-* && touch "$stamp"
   fi
 }

@@ -11,10 +11,11 @@ from typing import Any
 
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandParser
+from django.db.models import Count
 from rest_framework.authtoken.models import Token
 
 from golden import roles, synthetic
-from golden.models import GoldenRecord, IntegrationBinding, SourceSystem
+from golden.models import GoldenRecord, IntegrationBinding, SourceRecord, SourceSystem
 from golden.services import ingest_records
 from mdm.context import correlation_scope
 
@@ -90,3 +91,14 @@ class Command(BaseCommand):
         self.stdout.write(f"Logins (password {DEMO_PASSWORD}): admin, steward, viewer")
         for name, key in users["tokens"].items():
             self.stdout.write(f"API token {name:8} {key}")
+        example = (
+            SourceRecord.objects.filter(system__code="erp", entity_type="customer")
+            .annotate(links=Count("golden__source_records"))
+            .order_by("-links", "id")
+            .first()
+        )
+        if example:
+            self.stdout.write(
+                "\nTry: curl -H 'Authorization: Token demo-viewer-token' "
+                f"'http://127.0.0.1:8000/api/v1/xref/?system=erp&entity=customer&source_id={example.source_id}'"
+            )
