@@ -86,12 +86,31 @@ class ExternalReferenceInline(admin.TabularInline):
 
 @admin.register(GoldenRecord)
 class GoldenRecordAdmin(SimpleHistoryAdmin):
-    list_display = ["canonical_id", "name", "entity_type", "status", "country", "tax_id", "version", "updated_at"]
+    list_display = [
+        "canonical_id",
+        "name",
+        "entity_type",
+        "status",
+        "country",
+        "tax_id",
+        "version",
+        "updated_at",
+    ]
     list_filter = ["entity_type", "status", "country"]
     search_fields = ["canonical_id", "name", "tax_id", "source_records__source_id"]
     readonly_fields = [
-        "canonical_id", "entity_type", "status", "merged_into", "version", "name", "country",
-        "tax_id", "attributes_pretty", "lineage_pretty", "created_at", "updated_at",
+        "canonical_id",
+        "entity_type",
+        "status",
+        "merged_into",
+        "version",
+        "name",
+        "country",
+        "tax_id",
+        "attributes_pretty",
+        "lineage_pretty",
+        "created_at",
+        "updated_at",
     ]
     fields = [*readonly_fields, "pins"]
     inlines = [SourceRecordInline, ExternalReferenceInline]
@@ -114,14 +133,32 @@ class GoldenRecordAdmin(SimpleHistoryAdmin):
 
 @admin.register(SourceRecord)
 class SourceRecordAdmin(SimpleHistoryAdmin):
-    list_display = ["__str__", "system", "entity_type", "source_id", "golden", "source_updated_at", "updated_at"]
+    list_display = [
+        "__str__",
+        "system",
+        "entity_type",
+        "source_id",
+        "golden",
+        "source_updated_at",
+        "updated_at",
+    ]
     list_filter = ["system", "entity_type"]
     search_fields = ["source_id", "golden__canonical_id", "strong_key", "identity_key"]
     list_select_related = ["system", "golden"]
     readonly_fields = [
-        "system", "entity_type", "source_id", "golden", "payload_pretty", "cleaned_pretty",
-        "strong_key", "identity_key", "source_updated_at", "content_hash", "correlation_id",
-        "created_at", "updated_at",
+        "system",
+        "entity_type",
+        "source_id",
+        "golden",
+        "payload_pretty",
+        "cleaned_pretty",
+        "strong_key",
+        "identity_key",
+        "source_updated_at",
+        "content_hash",
+        "correlation_id",
+        "created_at",
+        "updated_at",
     ]
     fields = readonly_fields
 
@@ -135,6 +172,9 @@ class SourceRecordAdmin(SimpleHistoryAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # source records change only by ingestion
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -150,9 +190,23 @@ class ExternalReferenceAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
 
 @admin.register(MatchCandidate)
 class MatchCandidateAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
-    list_display = ["id", "entity_type", "golden_a", "golden_b", "score", "status", "decided_by", "created_at"]
+    list_display = [
+        "id",
+        "entity_type",
+        "golden_a",
+        "golden_b",
+        "score",
+        "status",
+        "decided_by",
+        "created_at",
+    ]
     list_filter = ["entity_type", "status"]
-    search_fields = ["golden_a__canonical_id", "golden_b__canonical_id", "golden_a__name", "golden_b__name"]
+    search_fields = [
+        "golden_a__canonical_id",
+        "golden_b__canonical_id",
+        "golden_a__name",
+        "golden_b__name",
+    ]
     list_select_related = ["golden_a", "golden_b", "decided_by"]
     readonly_fields = ["evidence_pretty"]
 
@@ -170,7 +224,16 @@ class MergeEventAdmin(ReadOnlyAdmin):
 
 @admin.register(GoldenChange)
 class GoldenChangeAdmin(ReadOnlyAdmin):
-    list_display = ["id", "canonical_id", "entity_type", "version", "kind", "actor", "correlation_id", "created_at"]
+    list_display = [
+        "id",
+        "canonical_id",
+        "entity_type",
+        "version",
+        "kind",
+        "actor",
+        "correlation_id",
+        "created_at",
+    ]
     list_filter = ["entity_type", "kind"]
     search_fields = ["canonical_id", "correlation_id", "actor"]
 

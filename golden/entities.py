@@ -154,9 +154,7 @@ PROJECT = EntitySpec(
             golden_name="billing_legal_entity",
             help="The billing legal entity's source ID in the same system.",
         ),
-        FieldSpec(
-            "billing_method", "choice", choices=("tm", "fixed_fee", "milestone", "retainer")
-        ),
+        FieldSpec("billing_method", "choice", choices=("tm", "fixed_fee", "milestone", "retainer")),
         FieldSpec("currency", "currency", max_length=3),
         FieldSpec("start_date", "date"),
         FieldSpec("end_date", "date"),

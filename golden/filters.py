@@ -22,20 +22,30 @@ class GoldenRecordFilter(filters.FilterSet):
         model = GoldenRecord
         fields = ["q", "country", "tax_id", "system", "source_id", "updated_since", "status"]
 
-    def filter_q(self, queryset: QuerySet[GoldenRecord], name: str, value: str) -> QuerySet[GoldenRecord]:
+    def filter_q(
+        self, queryset: QuerySet[GoldenRecord], name: str, value: str
+    ) -> QuerySet[GoldenRecord]:
         return queryset.filter(Q(name__icontains=value) | Q(canonical_id__iexact=value))
 
-    def filter_country(self, queryset: QuerySet[GoldenRecord], name: str, value: str) -> QuerySet[GoldenRecord]:
+    def filter_country(
+        self, queryset: QuerySet[GoldenRecord], name: str, value: str
+    ) -> QuerySet[GoldenRecord]:
         return queryset.filter(country=normalize.normalize_country(value) or value.upper())
 
-    def filter_tax_id(self, queryset: QuerySet[GoldenRecord], name: str, value: str) -> QuerySet[GoldenRecord]:
+    def filter_tax_id(
+        self, queryset: QuerySet[GoldenRecord], name: str, value: str
+    ) -> QuerySet[GoldenRecord]:
         tax = normalize.normalize_tax_id(value, None)
         return queryset.filter(tax_id__iexact=tax.value if tax else value)
 
-    def filter_noop(self, queryset: QuerySet[GoldenRecord], name: str, value: str) -> QuerySet[GoldenRecord]:
+    def filter_noop(
+        self, queryset: QuerySet[GoldenRecord], name: str, value: str
+    ) -> QuerySet[GoldenRecord]:
         return queryset
 
-    def filter_source_id(self, queryset: QuerySet[GoldenRecord], name: str, value: str) -> QuerySet[GoldenRecord]:
+    def filter_source_id(
+        self, queryset: QuerySet[GoldenRecord], name: str, value: str
+    ) -> QuerySet[GoldenRecord]:
         system = self.data.get("system")
         by_source = Q(source_records__source_id=value)
         by_target = Q(external_references__external_id=value)

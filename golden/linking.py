@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from golden.models import GoldenRecord, SourceRecord
+from golden.models import GoldenRecord
 from golden.validation import CleanRecord
 
 
@@ -36,14 +36,15 @@ IDENTITY_EVIDENCE = {
 def _goldens_with_key(entity_type: str, column: str, key: str) -> list[GoldenRecord]:
     if not key:
         return []
-    ids = (
-        SourceRecord.objects.filter(
-            entity_type=entity_type, golden__status=GoldenRecord.Status.ACTIVE, **{column: key}
+    return list(
+        GoldenRecord.objects.filter(
+            entity_type=entity_type,
+            status=GoldenRecord.Status.ACTIVE,
+            **{f"source_records__{column}": key},
         )
-        .values_list("golden_id", flat=True)
         .distinct()
+        .order_by("id")
     )
-    return list(GoldenRecord.objects.filter(id__in=list(ids)).order_by("id"))
 
 
 def _strong_keys(golden: GoldenRecord) -> set[str]:
@@ -59,7 +60,9 @@ def decide_link(entity_type: str, record: CleanRecord) -> LinkDecision:
     if len(strong) == 1:
         return LinkDecision(strong[0], reason=f"same identifier ({record.strong_key})")
     if len(strong) > 1:
-        evidence = [_evidence("identifier", "exact", f"{record.strong_key} is held by several records")]
+        evidence = [
+            _evidence("identifier", "exact", f"{record.strong_key} is held by several records")
+        ]
         return LinkDecision(None, review=[(g, evidence) for g in strong])
 
     if not record.identity_key:
@@ -73,7 +76,9 @@ def decide_link(entity_type: str, record: CleanRecord) -> LinkDecision:
         if kind in LEGAL_IDENTIFIERS and keys and record.strong_key not in keys:
             # Same name but a different valid identifier: two legal entities until a
             # steward says otherwise.
-            conflict = _evidence("identifier", "conflict", f"{record.strong_key} vs {', '.join(sorted(keys))}")
+            conflict = _evidence(
+                "identifier", "conflict", f"{record.strong_key} vs {', '.join(sorted(keys))}"
+            )
             review.append((golden, [identity_evidence, conflict]))
         else:
             agreeing.append(golden)

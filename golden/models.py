@@ -168,6 +168,9 @@ class CanonicalIdCounter(models.Model):
     prefix = models.CharField(max_length=8, primary_key=True)
     last_number = models.PositiveBigIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.prefix}: {self.last_number}"
+
 
 class MatchCandidate(models.Model):
     """Two golden records that may be one entity, waiting for a steward."""

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from email.utils import parseaddr
-from functools import lru_cache
+from functools import cache, lru_cache
 from types import ModuleType
 
 import phonenumbers
@@ -23,6 +23,7 @@ from stdnum.exceptions import ValidationError
 from stdnum.util import get_cc_module
 
 # --------------------------------------------------------------------------- tables
+# fmt: off
 
 # Letters NFKD cannot decompose; without this "Søren" would fold to "sren".
 # (casefold() already turns "ß" into "ss".)
@@ -32,48 +33,24 @@ _TRANSLITERATE = str.maketrans(
 
 # Native, colloquial and former names pycountry does not carry (accents are folded anyway).
 _COUNTRY_ALIASES: dict[str, tuple[str, ...]] = {
-    "AE": ("UAE", "Emirates"),
-    "AT": ("Österreich", "Oesterreich", "Autriche"),
-    "BE": ("België", "Belgique", "Belgien"),
-    "BR": ("Brasil",),
-    "CD": ("DR Congo", "DRC"),
-    "CH": ("Schweiz", "Suisse", "Svizzera", "Svizra", "Helvetia"),
-    "CI": ("Ivory Coast",),
-    "CN": ("PRC", "Zhongguo", "Mainland China"),
-    "CV": ("Cape Verde",),
-    "CZ": ("Česko", "Česká republika"),
-    "DE": ("Deutschland", "Allemagne", "Alemania", "Germania"),
-    "DK": ("Danmark", "Dänemark"),
-    "EE": ("Eesti",),
-    "ES": ("España", "Espagne", "Spanien"),
-    "FI": ("Suomi",),
-    "FR": ("Frankreich", "Francia"),
-    "GB": ("UK", "Great Britain", "Britain", "England", "Scotland", "Wales",
-           "Northern Ireland", "Royaume-Uni", "Reino Unido", "Vereinigtes Königreich"),
-    "GR": ("Hellas", "Ellada", "EL"),
-    "HR": ("Hrvatska",),
-    "HU": ("Magyarország",),
-    "IE": ("Éire", "Republic of Ireland"),
-    "IN": ("Bharat", "Hindustan"),
-    "IS": ("Ísland",),
-    "IT": ("Italia", "Italien", "Italie"),
-    "JP": ("Nippon", "Nihon"),
-    "KR": ("Korea", "Republic of Korea"),
-    "LT": ("Lietuva",),
-    "LU": ("Lëtzebuerg", "Luxemburg"),
-    "LV": ("Latvija",),
-    "MK": ("Macedonia",),
-    "MM": ("Burma",),
+    "AE": ("UAE", "Emirates"), "AT": ("Österreich", "Oesterreich", "Autriche"),
+    "BE": ("België", "Belgique", "Belgien"), "BR": ("Brasil",), "CD": ("DR Congo", "DRC"),
+    "CH": ("Schweiz", "Suisse", "Svizzera", "Svizra", "Helvetia"), "CI": ("Ivory Coast",),
+    "CN": ("PRC", "Zhongguo", "Mainland China"), "CV": ("Cape Verde",),
+    "CZ": ("Česko", "Česká republika"), "DE": ("Deutschland", "Allemagne", "Alemania", "Germania"),
+    "DK": ("Danmark", "Dänemark"), "EE": ("Eesti",), "ES": ("España", "Espagne", "Spanien"),
+    "FI": ("Suomi",), "FR": ("Frankreich", "Francia"),
+    "GB": ("UK", "Great Britain", "Britain", "England", "Scotland", "Wales", "Northern Ireland",
+           "Royaume-Uni", "Reino Unido", "Vereinigtes Königreich"),
+    "GR": ("Hellas", "Ellada", "EL"), "HR": ("Hrvatska",), "HU": ("Magyarország",),
+    "IE": ("Éire", "Republic of Ireland"), "IN": ("Bharat", "Hindustan"), "IS": ("Ísland",),
+    "IT": ("Italia", "Italien", "Italie"), "JP": ("Nippon", "Nihon"),
+    "KR": ("Korea", "Republic of Korea"), "LT": ("Lietuva",), "LU": ("Lëtzebuerg", "Luxemburg"),
+    "LV": ("Latvija",), "MK": ("Macedonia",), "MM": ("Burma",),
     "NL": ("Holland", "Nederland", "Niederlande", "Pays-Bas", "Países Bajos", "Paesi Bassi"),
-    "NO": ("Norge", "Noreg", "Norwegen"),
-    "PL": ("Polska", "Polen", "Pologne"),
-    "RU": ("Russia", "Rossiya"),
-    "SE": ("Sverige", "Schweden", "Suède"),
-    "SI": ("Slovenija",),
-    "SK": ("Slovensko",),
-    "SZ": ("Swaziland",),
-    "TL": ("East Timor",),
-    "TR": ("Turkey", "Türkei"),
+    "NO": ("Norge", "Noreg", "Norwegen"), "PL": ("Polska", "Polen", "Pologne"),
+    "RU": ("Russia", "Rossiya"), "SE": ("Sverige", "Schweden", "Suède"), "SI": ("Slovenija",),
+    "SK": ("Slovensko",), "SZ": ("Swaziland",), "TL": ("East Timor",), "TR": ("Turkey", "Türkei"),
     "US": ("U.S.A.", "U.S.", "United States of America", "America", "Estados Unidos",
            "États-Unis", "Vereinigte Staaten"),
     "VA": ("Vatican", "Vatican City"),
@@ -84,61 +61,46 @@ _COUNTRY_ALIASES: dict[str, tuple[str, ...]] = {
 # Families that differ only by shareholder count (SLU/SL, SASU/SAS) or by a rename in law
 # (Belgian BVBA->BV, SPRL->SRL) share a code: they are the same entity.
 _LEGAL_FORMS: dict[str, tuple[str, ...]] = {
-    "INC": ("Inc", "Incorporated", "Incorporée"),
-    "CORP": ("Corp", "Corporation"),
-    "LLC": ("LLC", "Limited Liability Company", "Ltd Liability Co"),
-    "PLLC": ("PLLC",),
-    "LLP": ("LLP", "Limited Liability Partnership"),
-    "LP": ("LP", "Limited Partnership"),
+    # North America, UK and Commonwealth
+    "INC": ("Inc", "Incorporated", "Incorporée"), "CORP": ("Corp", "Corporation"),
+    "LLC": ("LLC", "Limited Liability Company", "Ltd Liability Co"), "PLLC": ("PLLC",),
+    "LLP": ("LLP", "Limited Liability Partnership"), "LP": ("LP", "Limited Partnership"),
     "PC": ("P.C.", "Professional Corporation"),
     "ULC": ("ULC", "Unlimited Liability Company", "Unlimited Liability Corporation"),
     "LTD": ("Ltd", "Limited", "Ltée", "Limitée", "Cyf", "Cyfyngedig"),
-    "PLC": ("PLC", "Public Limited Company"),
-    "CO_LTD": ("Co., Ltd.", "Company Limited"),
+    "PLC": ("PLC", "Public Limited Company"), "CO_LTD": ("Co., Ltd.", "Company Limited"),
     "PTY_LTD": ("Pty Ltd", "Pty Limited", "Proprietary Limited", "Pty"),
     "PVT_LTD": ("Pvt Ltd", "Pvt Limited", "Private Limited", "Private Ltd"),
-    "PTE_LTD": ("Pte Ltd", "Pte Limited"),
-    "SDN_BHD": ("Sdn Bhd", "Sendirian Berhad"),
+    "PTE_LTD": ("Pte Ltd", "Pte Limited"), "SDN_BHD": ("Sdn Bhd", "Sendirian Berhad"),
     "BHD": ("Bhd", "Berhad"),
+    # German-speaking
     "GMBH": ("GmbH", "gGmbH", "Ges.m.b.H.", "mbH", "Gesellschaft mit beschränkter Haftung"),
-    "GMBH_CO_KG": ("GmbH & Co. KG", "GmbH u. Co. KG", "GmbH + Co. KG", "GmbH Co. KG"),
-    "GMBH_CO_KGAA": ("GmbH & Co. KGaA",),
-    "AG_CO_KG": ("AG & Co. KG",),
-    "UG": ("UG", "UG (haftungsbeschränkt)"),
-    "AG": ("AG", "Aktiengesellschaft"),
-    "KGAA": ("KGaA", "Kommanditgesellschaft auf Aktien"),
-    "KG": ("KG", "Kommanditgesellschaft"),
-    "OHG": ("OHG", "Offene Handelsgesellschaft"),
-    "GBR": ("GbR",),
+    "GMBH_CO_KG": ("GmbH & Co. KG", "GmbH u. Co. KG", "GmbH + Co. KG"),
+    "GMBH_CO_KGAA": ("GmbH & Co. KGaA",), "AG_CO_KG": ("AG & Co. KG",),
+    "UG": ("UG", "UG (haftungsbeschränkt)"), "AG": ("AG", "Aktiengesellschaft"),
+    "KGAA": ("KGaA", "Kommanditgesellschaft auf Aktien"), "KG": ("KG", "Kommanditgesellschaft"),
+    "OHG": ("OHG", "Offene Handelsgesellschaft"), "GBR": ("GbR",),
     "SE": ("SE", "Societas Europaea"),
+    # French, Benelux, Iberian, Latin American, Italian
     "SA": ("S.A.", "S/A", "SAU", "Société Anonyme", "Sociedad Anónima", "Sociedade Anônima"),
     "SAS": ("S.A.S.", "SASU", "Société par Actions Simplifiée"),
     "SARL": ("S.A.R.L.", "S.à r.l.", "Sagl", "Société à Responsabilité Limitée"),
-    "EURL": ("EURL",),
-    "SNC": ("S.N.C.",),
-    "BV": ("B.V.", "BVBA", "Besloten Vennootschap"),
-    "NV": ("N.V.", "Naamloze Vennootschap"),
-    "VOF": ("V.O.F.",),
-    "SL": ("S.L.", "S.L.U.", "Sociedad Limitada"),
+    "EURL": ("EURL",), "SNC": ("S.N.C.",),
+    "BV": ("B.V.", "BVBA", "Besloten Vennootschap"), "NV": ("N.V.", "Naamloze Vennootschap"),
+    "VOF": ("V.O.F.",), "SL": ("S.L.", "S.L.U.", "Sociedad Limitada"),
     "SA_DE_CV": ("S.A. de C.V.", "S.A.B. de C.V.", "S.A.P.I. de C.V."),
-    "S_DE_RL": ("S. de R.L.", "S. de R.L. de C.V."),
-    "LTDA": ("Ltda", "Lda", "Limitada"),
-    "EIRELI": ("EIRELI",),
-    "SAC": ("S.A.C.",),
+    "S_DE_RL": ("S. de R.L.", "S. de R.L. de C.V."), "LTDA": ("Ltda", "Lda", "Limitada"),
+    "EIRELI": ("EIRELI",), "SAC": ("S.A.C.",),
     "SPA": ("S.p.A.", "Società per Azioni"),
     "SRL": ("S.r.l.", "S.r.l.s.", "SPRL", "Società a Responsabilità Limitata"),
+    # Nordic, Central European
     "AB": ("AB", "AB (publ)", "Aktiebolag", "Aktiebolaget"),
-    "AS": ("AS", "A/S", "Aksjeselskap", "Aktieselskab"),
-    "ASA": ("ASA",),
-    "APS": ("ApS", "Anpartsselskab"),
-    "OY": ("Oy", "Osakeyhtiö"),
-    "OYJ": ("Oyj",),
+    "AS": ("AS", "A/S", "Aksjeselskap", "Aktieselskab"), "ASA": ("ASA",),
+    "APS": ("ApS", "Anpartsselskab"), "OY": ("Oy", "Osakeyhtiö"), "OYJ": ("Oyj",),
     "SP_Z_OO": ("Sp. z o.o.", "Spółka z ograniczoną odpowiedzialnością"),
-    "SRO": ("s.r.o.", "spol. s r.o."),
-    "KFT": ("Kft.",),
-    "DOO": ("d.o.o.",),
-    "KK": ("K.K.", "Kabushiki Kaisha", "Kabushikigaisha"),
-    "GK": ("G.K.", "Godo Kaisha"),
+    "SRO": ("s.r.o.", "spol. s r.o."), "KFT": ("Kft.",), "DOO": ("d.o.o.",),
+    # Japanese
+    "KK": ("K.K.", "Kabushiki Kaisha", "Kabushikigaisha"), "GK": ("G.K.", "Godo Kaisha"),
     "YK": ("Y.K.", "Yugen Kaisha"),
 }
 
@@ -149,12 +111,10 @@ _COUNTRY_LEGAL_FORMS: dict[str, dict[str, str]] = {
     "SG": {"Private Limited": "PTE_LTD"},
 }
 
-# Forms written before the name: always for the unambiguous Japanese long form, the
-# short ones only when the record's country says so ("KK Engineering" elsewhere is a name).
+# Forms written before the name: the unambiguous Japanese long form always, short ones only
+# when the record's country says so ("KK Engineering" in Finland is a name).
 _LEADING_LEGAL_FORMS: dict[str | None, dict[str, str]] = {
-    None: {"Kabushiki Kaisha": "KK"},
-    "JP": {"KK": "KK"},
-    "ID": {"PT": "PT"},
+    None: {"Kabushiki Kaisha": "KK"}, "JP": {"KK": "KK"}, "ID": {"PT": "PT"},
 }
 
 # Name abbreviations expanded so "Acme Intl Mfg" meets "Acme International Manufacturing".
@@ -171,7 +131,7 @@ _NAME_ABBREVIATIONS: dict[str, str] = {
     "amer": "american",
 }
 
-# Street-type abbreviations across languages. Ambiguous ones are resolved by position below.
+# Street-type abbreviations across languages. "str" is German (Dutch "straat" is rarely cut).
 _STREET_ABBREVIATIONS: dict[str, str] = {
     "str": "strasse", "ave": "avenue", "av": "avenue", "avda": "avenida", "avd": "avenida",
     "rd": "road", "blvd": "boulevard", "boul": "boulevard", "bd": "boulevard", "ln": "lane",
@@ -189,8 +149,8 @@ _STREET_TYPES = frozenset(
 )
 
 # Consumer mailbox providers: a shared domain here is no evidence two records are one firm.
-_FREE_MAIL_DOMAINS = frozenset(
-    """gmail.com googlemail.com icloud.com me.com mac.com msn.com windowslive.com gmx.de gmx.net
+_FREE_MAIL_DOMAINS = frozenset("""
+    gmail.com googlemail.com icloud.com me.com mac.com msn.com windowslive.com gmx.de gmx.net
     web.de t-online.de freenet.de arcor.de posteo.de mailbox.org orange.fr free.fr laposte.net
     sfr.fr wanadoo.fr neuf.fr libero.it virgilio.it alice.it tin.it tiscali.it mail.ru inbox.ru
     bk.ru list.ru rambler.ru ukr.net qq.com 163.com 126.com sina.com naver.com hanmail.net
@@ -199,25 +159,24 @@ _FREE_MAIL_DOMAINS = frozenset(
     virginmedia.com talktalk.net comcast.net verizon.net att.net sbcglobal.net bellsouth.net
     cox.net charter.net shaw.ca rogers.com sympatico.ca bigpond.com optusnet.com.au
     xtra.co.nz telenet.be skynet.be ziggo.nl kpnmail.nl planet.nl home.nl hetnet.nl
-    bluewin.ch hispeed.ch uol.com.br bol.com.br terra.com.br""".split()
-)
+    bluewin.ch hispeed.ch uol.com.br bol.com.br terra.com.br
+""".split())
 # Providers that run the same consumer service under many suffixes (hotmail.co.uk, yahoo.fr).
 _FREE_MAIL_BRANDS = frozenset("hotmail outlook live yahoo ymail aol gmx yandex protonmail".split())
+# Social-profile hosts that land in "website" fields: every record would share them.
+_SHARED_WEB_DOMAINS = frozenset(
+    "linkedin.com xing.com facebook.com instagram.com twitter.com x.com youtube.com".split()
+)
 
 # Tax identifiers per country, tried in order; the first is reported when none validates.
 # Countries not listed use stdnum's "vat" alias for the country when it has one.
 _TAX_ID_KINDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "us": (("ein", "us.ein"),),
-    "au": (("abn", "au.abn"), ("acn", "au.acn")),
-    "br": (("cnpj", "br.cnpj"),),
-    "ca": (("bn", "ca.bn"),),
-    "in": (("gst", "in_.gstin"), ("pan", "in_.pan")),
-    "jp": (("corporate_number", "jp.cn"),),
+    "us": (("ein", "us.ein"),), "au": (("abn", "au.abn"), ("acn", "au.acn")),
+    "br": (("cnpj", "br.cnpj"),), "ca": (("bn", "ca.bn"),),
+    "in": (("gst", "in_.gstin"), ("pan", "in_.pan")), "jp": (("corporate_number", "jp.cn"),),
     "fr": (("vat", "vatin"), ("siren", "fr.siren"), ("siret", "fr.siret")),
-    "gb": (("vat", "vatin"), ("utr", "gb.utr")),
-    "ch": (("vat", "vatin"), ("uid", "ch.uid")),
-    "no": (("vat", "vatin"), ("orgnr", "no.orgnr")),
-    "se": (("vat", "vatin"), ("orgnr", "se.orgnr")),
+    "gb": (("vat", "vatin"), ("utr", "gb.utr")), "ch": (("vat", "vatin"), ("uid", "ch.uid")),
+    "no": (("vat", "vatin"), ("orgnr", "no.orgnr")), "se": (("vat", "vatin"), ("orgnr", "se.orgnr")),
     "xi": (("vat", "vatin"),),  # Northern Ireland trades in the EU VAT system as "XI"
 }
 # VAT prefixes that differ from the ISO code; the ISO spelling is accepted on input too.
@@ -232,6 +191,7 @@ _REGISTRATION_MODULES: dict[str, str] = {
     "sg": "sg.uen", "ua": "ua.edrpou",
 }
 
+# fmt: on
 # ------------------------------------------------------------------------- patterns
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
@@ -361,13 +321,11 @@ _NO_FORMS: dict[tuple[str, ...], str] = {}
 
 def _match_form(tokens: list[str], country: str | None, leading: bool) -> tuple[int, str] | None:
     """Longest legal form at the start or end of tokens, never consuming the whole name."""
+    general = _LEADING_FORMS[None] if leading else _TRAILING_FORMS
+    local = (_LEADING_FORMS if leading else _COUNTRY_TRAILING_FORMS).get(country, _NO_FORMS)
     for size in range(min(_MAX_FORM_LENGTH, len(tokens) - 1), 0, -1):
         key = tuple(tokens[:size] if leading else tokens[-size:])
-        if leading:
-            code = _LEADING_FORMS[None].get(key) or _LEADING_FORMS.get(country, _NO_FORMS).get(key)
-        else:
-            code = _COUNTRY_TRAILING_FORMS.get(country, _NO_FORMS).get(key) or _TRAILING_FORMS.get(key)
-        if code:
+        if code := local.get(key) or general.get(key):
             return size, code
     return None
 
@@ -377,7 +335,7 @@ def normalize_company_name(value: str | None, country: str | None = None) -> Com
     if not value or not value.strip():
         return None
     tokens = _name_tokens(value)
-    cc = normalize_country(country) if country else None
+    cc = normalize_country(country)
     legal_form: str | None = None
     # Peel edges until stable so the result is a fixed point: "The Acme Holding AG, Inc."
     while len(tokens) > 1:
@@ -399,7 +357,7 @@ def normalize_company_name(value: str | None, country: str | None = None) -> Com
 # --------------------------------------------------------------------------- tax IDs
 
 
-@lru_cache(maxsize=None)
+@cache
 def _stdnum_module(path: str) -> ModuleType:
     """Import a stdnum validator once ('us.ein' -> stdnum.us.ein)."""
     return importlib.import_module(f"stdnum.{path}")
@@ -432,19 +390,16 @@ def _split_prefix(raw: str) -> tuple[str, str] | None:
     return cc, raw[len(prefix) :] if raw.startswith(prefix) else raw[2:]
 
 
-def _canonical_tax_id(cc: str, kind: str, module: ModuleType, core: str) -> str:
-    """Compact form; VAT numbers carry their prefix so they are unique across countries."""
+def _tax_id(cc: str, kind: str, module: ModuleType, core: str, valid: bool) -> TaxId:
+    """Build the result in compact form; VAT numbers keep their prefix to stay unique."""
     number = _vat_prefix(cc) + core if kind == "vat" else core
     try:
         value = module.compact(number)
     except ValidationError:
         value = number
-    return _CH_VAT_SUFFIX.sub("", value) if cc == "ch" else value
-
-
-def _tax_country(cc: str) -> str:
-    """Reported country: Northern Ireland's XI numbers belong to GB."""
-    return "GB" if cc == "xi" else cc.upper()
+    if cc == "ch":
+        value = _CH_VAT_SUFFIX.sub("", value)
+    return TaxId(value, kind, "GB" if cc == "xi" else cc.upper(), valid)  # XI: Northern Ireland
 
 
 def normalize_tax_id(value: str | None, country: str | None = None) -> TaxId | None:
@@ -455,25 +410,25 @@ def normalize_tax_id(value: str | None, country: str | None = None) -> TaxId | N
     if not raw:
         return None
     home = normalize_country(country)
-    home_cc = home.lower() if home else None
-    if not any(ch.isdigit() for ch in raw):
+    if not any(ch.isdigit() for ch in raw):  # "N/A", "pending", "see contract"
         return TaxId(raw, "unknown", home, False)
+    home_cc = home.lower() if home else None
     prefixed = _split_prefix(raw)
-    attempts: list[tuple[str, str]] = []
-    if home_cc:
-        attempts.append((home_cc, prefixed[1] if prefixed and prefixed[0] == home_cc else raw))
-    if prefixed and prefixed[0] != home_cc:
-        attempts.append(prefixed)  # a foreign VAT prefix outranks the record's country
+    # The record's country first, then the number's own prefix: "FR40303265045" on a German
+    # record is a French VAT number. A "prefix" may also be part of the number (an Indian
+    # PAN can start with "IN"), so the prefix country also gets the number as written.
+    attempts = [(home_cc, raw)] if home_cc else []
+    if prefixed:
+        attempts += [prefixed, (prefixed[0], raw)]
     for cc, core in attempts:
         for kind, module in _tax_id_kinds(cc):
-            number = _vat_prefix(cc) + core if kind == "vat" else core
-            if module.is_valid(number):
-                return TaxId(_canonical_tax_id(cc, kind, module, core), kind, _tax_country(cc), True)
-    if not attempts or not _tax_id_kinds(attempts[-1][0]):
+            if module.is_valid(_vat_prefix(cc) + core if kind == "vat" else core):
+                return _tax_id(cc, kind, module, core, valid=True)
+    cc, core = prefixed or (home_cc, raw)
+    if cc is None or not _tax_id_kinds(cc):
         return TaxId(raw, "unknown", home, False)
-    cc, core = attempts[-1]
     kind, module = _tax_id_kinds(cc)[0]
-    return TaxId(_canonical_tax_id(cc, kind, module, core), kind, _tax_country(cc), False)
+    return _tax_id(cc, kind, module, core, valid=False)
 
 
 def normalize_registration_number(value: str | None, country: str | None = None) -> str | None:
@@ -557,9 +512,11 @@ def is_free_mail_domain(domain: str) -> bool:
 
 
 def evidence_domain(value: str | None) -> str | None:
-    """Registrable domain usable as matching evidence: None for free-mail providers."""
+    """Registrable domain usable as matching evidence: None for free mail and social sites."""
     domain = normalize_domain(value)
-    return None if domain is None or is_free_mail_domain(domain) else domain
+    if domain is None or domain in _SHARED_WEB_DOMAINS or is_free_mail_domain(domain):
+        return None
+    return domain
 
 
 def normalize_email(value: str | None) -> str | None:

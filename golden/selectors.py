@@ -29,9 +29,19 @@ def golden_records(spec: EntitySpec) -> QuerySet[GoldenRecord]:
         GoldenRecord.objects.filter(entity_type=spec.entity_type)
         .select_related("merged_into")
         .prefetch_related(
-            Prefetch("source_records", queryset=SourceRecord.objects.select_related("system").order_by("id")),
-            Prefetch("external_references", queryset=ExternalReference.objects.select_related("system")),
-            Prefetch("merged_from", queryset=GoldenRecord.objects.order_by("id").only("id", "canonical_id", "merged_into")),
+            Prefetch(
+                "source_records",
+                queryset=SourceRecord.objects.select_related("system").order_by("id"),
+            ),
+            Prefetch(
+                "external_references", queryset=ExternalReference.objects.select_related("system")
+            ),
+            Prefetch(
+                "merged_from",
+                queryset=GoldenRecord.objects.order_by("id").only(
+                    "id", "canonical_id", "merged_into"
+                ),
+            ),
         )
     )
 
@@ -59,7 +69,9 @@ def find_by_system_id(spec: EntitySpec, system: str, source_id: str) -> GoldenRe
     """The golden record a system's ID belongs to: a source record it sent, or an ID it
     assigned when we pushed to it."""
     record = (
-        SourceRecord.objects.filter(system__code=system, entity_type=spec.entity_type, source_id=source_id)
+        SourceRecord.objects.filter(
+            system__code=system, entity_type=spec.entity_type, source_id=source_id
+        )
         .select_related("golden")
         .first()
     )

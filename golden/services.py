@@ -100,7 +100,19 @@ def ingest_records(
     stored, bad ones reported with field errors, none half-written."""
     spec = entity_spec(entity_type)
     with transaction.atomic():
-        return [_ingest_one(spec, system, payload, actor, reason) for payload in records]
+        results = [_ingest_one(spec, system, payload, actor, reason) for payload in records]
+        _resolve_rejections(
+            spec, system, [r.source_id for r in results if r.action != Action.REJECTED]
+        )
+    return results
+
+
+def _resolve_rejections(spec: EntitySpec, system: SourceSystem, source_ids: list[str]) -> None:
+    """Close exception-queue items of records that have now been ingested successfully."""
+    if source_ids:
+        RejectedRecord.objects.filter(
+            system=system, entity_type=spec.entity_type, source_id__in=source_ids, resolved_at=None
+        ).update(resolved_at=timezone.now())
 
 
 def _ingest_one(
@@ -129,9 +141,13 @@ def _ingest_one(
                     .first()
                 )
                 if existing is not None:
-                    result = _update_source_record(spec, existing, clean, payload, digest, actor, reason)
+                    result = _update_source_record(
+                        spec, existing, clean, payload, digest, actor, reason
+                    )
                 else:
-                    result = _create_source_record(spec, system, clean, payload, digest, actor, reason)
+                    result = _create_source_record(
+                        spec, system, clean, payload, digest, actor, reason
+                    )
         except IntegrityError:
             # Another request created the same source record concurrently: take it as
             # an update on the second pass.
@@ -139,9 +155,6 @@ def _ingest_one(
                 raise
             continue
         break
-    RejectedRecord.objects.filter(
-        system=system, entity_type=spec.entity_type, source_id=clean.source_id, resolved_at=None
-    ).update(resolved_at=timezone.now())
     result.warnings = clean.warnings
     return result
 
@@ -185,10 +198,12 @@ def _create_source_record(
 ) -> IngestResult:
     decision = decide_link(spec.entity_type, clean)
     golden = decision.golden or _new_golden_record(spec)
-    record = SourceRecord(system=system, entity_type=spec.entity_type, source_id=clean.source_id, golden=golden)
+    record = SourceRecord(
+        system=system, entity_type=spec.entity_type, source_id=clean.source_id, golden=golden
+    )
     _fill_source_record(record, clean, payload, digest)
     _save(record, actor, reason)
-    _store_references(spec, record, clean)
+    _store_references(spec, record, clean, new=True)
     recompute_golden_record(golden, actor=actor, reason=reason, created=decision.golden is None)
     review_with = [
         other.canonical_id
@@ -215,12 +230,22 @@ def _fill_source_record(
     record.correlation_id = current_correlation_id()
 
 
-def _store_references(spec: EntitySpec, record: SourceRecord, clean: CleanRecord) -> None:
+def _store_references(
+    spec: EntitySpec, record: SourceRecord, clean: CleanRecord, *, new: bool = False
+) -> None:
     for spec_field in spec.fields:
         if spec_field.kind != "reference":
             continue
         target = clean.cleaned.get(spec_field.name)
-        if target:
+        if target and new:
+            SourceReference.objects.create(
+                source_record=record,
+                field=spec_field.name,
+                system_id=record.system_id,
+                target_entity_type=spec_field.target,
+                target_source_id=target,
+            )
+        elif target:
             SourceReference.objects.update_or_create(
                 source_record=record,
                 field=spec_field.name,
@@ -230,7 +255,7 @@ def _store_references(spec: EntitySpec, record: SourceRecord, clean: CleanRecord
                     "target_source_id": target,
                 },
             )
-        else:
+        elif not new:
             SourceReference.objects.filter(source_record=record, field=spec_field.name).delete()
 
 
@@ -302,7 +327,9 @@ def record_golden_change(golden: GoldenRecord, kind: str, *, actor: Actor) -> Go
 
 def _resolve_reference(system_id: int, entity_type: str, source_id: str) -> str | None:
     target = (
-        SourceRecord.objects.filter(system_id=system_id, entity_type=entity_type, source_id=source_id)
+        SourceRecord.objects.filter(
+            system_id=system_id, entity_type=entity_type, source_id=source_id
+        )
         .select_related("golden")
         .first()
     )
@@ -332,7 +359,9 @@ def compute_attributes(golden: GoldenRecord) -> tuple[dict[str, Any], dict[str, 
             continue
         ref_source_id = attributes.pop(spec_field.name)
         ref_lineage = lineage.pop(spec_field.name)
-        canonical = _resolve_reference(systems[ref_lineage["system"]], spec_field.target, ref_source_id)
+        canonical = _resolve_reference(
+            systems[ref_lineage["system"]], spec_field.target, ref_source_id
+        )
         ref_lineage["reference"] = ref_source_id
         if canonical is None:
             ref_lineage["unresolved"] = True
@@ -390,7 +419,9 @@ def merge_golden_records(
     """Merge ``merged`` into ``survivor``: their source records move to the survivor, they
     keep their IDs with status ``merged`` and resolve to the survivor."""
     ids = sorted({survivor.pk, *(g.pk for g in merged)})
-    locked = {g.pk: g for g in GoldenRecord.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    locked = {
+        g.pk: g for g in GoldenRecord.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    }
     survivor = locked[survivor.pk]
     others = [locked[g.pk] for g in merged if g.pk != survivor.pk]
     if not others:
@@ -421,11 +452,16 @@ def merge_golden_records(
             earlier.merged_into = survivor
             _save(earlier, actor, label)
     event = MergeEvent.objects.create(
-        survivor=survivor, snapshot=snapshot, actor=actor, reason=reason,
+        survivor=survivor,
+        snapshot=snapshot,
+        actor=actor,
+        reason=reason,
         correlation_id=current_correlation_id(),
     )
     event.merged.set(others)
-    for candidate in MatchCandidate.objects.filter(golden_a_id__in=ids, golden_b_id__in=ids, status=MatchCandidate.Status.OPEN):
+    for candidate in MatchCandidate.objects.filter(
+        golden_a_id__in=ids, golden_b_id__in=ids, status=MatchCandidate.Status.OPEN
+    ):
         candidate.status = MatchCandidate.Status.MERGED
         candidate.decided_by = actor
         candidate.decided_at = timezone.now()

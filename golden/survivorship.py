@@ -55,12 +55,16 @@ RULE_MOST_RECENT = "most_recent"
 RULE_STEWARD_PIN = "steward_pin"
 
 
-def _rank(
-    contribution: Contribution, priority: Sequence[str]
-) -> tuple[int, float, float, int]:
+def _rank(contribution: Contribution, priority: Sequence[str]) -> tuple[int, float, float, int]:
     """Sort key: best first. Unlisted systems rank after listed ones."""
-    position = priority.index(contribution.system) if contribution.system in priority else len(priority)
-    updated = contribution.source_updated_at.timestamp() if contribution.source_updated_at else float("-inf")
+    position = (
+        priority.index(contribution.system) if contribution.system in priority else len(priority)
+    )
+    updated = (
+        contribution.source_updated_at.timestamp()
+        if contribution.source_updated_at
+        else float("-inf")
+    )
     return (position, -updated, -contribution.loaded_at.timestamp(), contribution.record_id)
 
 

@@ -152,28 +152,37 @@ _SURNAMES = ("Harper|Cole|Whitfield|Bennett|Morgan|Lang|Fischer|Müller|Schäfer
              "Moreau|Janssen|de Vries|Bakker|García|Núñez|Muñoz|Rossi|Bianchi|Ferrari|Åström|Lindqvist|Sjögren|"
              "Keller|Brunner|Tanaka|Sato|Patel|Mehta|Iyer|Souza|Gonçalves|Almeida|Hughes|Reid|Walsh|Novak|Weber|"
              "Hoffmann|Wagner|Becker|Fontaine|Mercier|Visser|Romano|Conti|Berg|Nyström|O'Brien|MacLeod|Carter|"
-             "Ellison|Prescott|Sterling|Blackwood|Ashford|Thornton|Kowalski").split("|")
-# Coined brands: head + tail ("Nor" + "tex"), 1,200 combinations.
+             "Ellison|Prescott|Sterling|Blackwood|Ashford|Thornton|Kowalski|Abbott|Barrett|Chambers|Dalton|Emerson|"
+             "Fletcher|Griffin|Hawkins|Ingram|Jarvis|Kendall|Lawson|Mason|Nash|Osborne|Parker|Quinn|Russell|Shaw|"
+             "Turner|Vaughan|Warren|Young|Zimmermann|Schulz|Richter|Laurent|Girard|Ruiz|Ortega|Marino|Greco|"
+             "Holm|Dahl|Nakamura|Kapoor|Pereira|Costa|Lindgren").split("|")
+# Coined brands: head + middle + tail syllables ("Nor" + "a" + "tex"). Single companies use vowel middles and
+# families use the others, so a family brand never equals an unrelated company's brand.
 _BRAND_HEADS = ("Nor Vel Acu Zen Tri Omni Quan Lum Syn Vert Ax Cor Nex Stra Ver Ori Kin Alt Bri Cal Dex Evo Flux Gal "
-                "Hel Ion Kal Lyr Mer Nov Opt Pax Rho Sol Tera Vox Wex Yor Zeph Aur").split()
+                "Hel Ion Kal Lyr Mer Nov Opt Pax Rho Sol Tera Vox Wex Yor Zeph Aur Bel Cyr Dor Eld Fen Gor Hal Jun "
+                "Kor Lat Mon Nim Pol Rav Sar Tor Ulm Var Wil Zor").split()
 _BRAND_TAILS = ("tex ora via nix com ium tis lan gen ware sys tron lytics dyne vance path core wave point nova sphere "
-                "bridge stone field works mark line ridge gate scale").split()
-_PLACES = ("Blue River|Northern|Pacific|Atlantic|Summit|Evergreen|Granite|Silver Oak|Red Maple|Harbor|Meridian|"
-           "Pinnacle|Keystone|Crescent|Golden Gate|Alpine|Lakeside|Highland|Riverside|Coastal|Iron Bridge|Cedar|"
-           "Falcon|Horizon|Apex|Beacon|Cobalt|Sapphire|Westbrook|Oakridge").split("|")
+                "bridge stone field works mark line ridge gate scale quest sense cast form lux tek mind flow grid hub"
+                ).split()
+_SINGLE_MIDS, _FAMILY_MIDS = "a e i o u y".split(), ["", "ar", "en", "il", "is", "um", "an"]
+_ADJECTIVES = "Blue Red Silver Golden North West East Iron Stone Green Grand Bright Clear Deep High Old Royal Swift True Wild".split()
+_NOUNS = "River Oak Harbor Ridge Peak Bay Creek Valley Field Lake Gate Point Rock Bridge Forest Hill Star Wave Crest Haven".split()
 _INDUSTRY_WORDS = ("Technology Software Logistics Engineering Consulting Energy Pharma Capital Media Foods Retail "
                    "Analytics Systems Networks Healthcare Manufacturing Construction Insurance Telecom Automotive "
                    "Biotech Solutions Robotics Materials Marine Aerospace Security Digital").split()
-_NATIVE_WORDS = {k: v.split() for k, v in (  # local-language name parts, with the accents CRM users drop
-    ("DE", "Maschinenbau Logistik Technik Versicherungen Gerätebau"), ("CH", "Maschinenbau Treuhand Technik"),
+# Local-language name parts (with the accents CRM users drop); disjoint across countries even unaccented.
+_NATIVE_WORDS = {k: v.split() for k, v in (
+    ("DE", "Maschinenbau Logistik Technik Versicherungen Gerätebau"), ("CH", "Treuhand Uhren Präzision Feinmechanik"),
     ("FR", "Électronique Énergies Ingénierie Générale Études"), ("ES", "Construcciones Ingeniería Energía Tecnología"),
-    ("IT", "Costruzioni Ingegneria Tecnologie Energia"), ("NL", "Bouw Techniek Logistiek Handelsmaatschappij"),
-    ("SE", "Bygg Teknik Fastigheter Skogsindustri"), ("BR", "Construções Engenharia Tecnologia Serviços"))}
+    ("IT", "Costruzioni Ingegneria Impianti Meccanica"), ("NL", "Bouw Techniek Logistiek Handelsmaatschappij"),
+    ("SE", "Bygg Teknik Fastigheter Skogsindustri"), ("BR", "Construções Engenharia Mineração Serviços"))}
 _TAILS = "International|Group|Services|Holdings|Partners|Industries|Worldwide|Associates|Technologies|& Co".split("|")
 _TAIL_TOKENS = frozenset(t for tail in _TAILS for t in tail.split())
-_GENERIC = ("Global Solutions|Premier Consulting|United Services|Advanced Systems|Integrated Technologies|"
-            "National Supply|Allied Partners|Prime Solutions|Standard Industries|Universal Trading|Metro Builders|"
-            "Apex Services|First Choice Logistics|Pioneer Group").split("|")
+# Generic names ("Premier Global Solutions") for look-alike families: 6,000 combinations, one per family.
+_GENERIC_ADJ = ("Global Premier United Advanced Integrated National Allied Prime Standard Universal Metro Apex "
+                "Pioneer Superior Elite Dynamic Strategic Precision Total First").split()
+_GENERIC_NOUNS = ("Solutions Consulting Services Systems Technologies Supply Partners Industries Trading Builders "
+                  "Logistics Group Resources Management Enterprises").split()
 # Sales reps and PSA admins abbreviate; ERP keeps the legal spelling.
 _ABBREV = {k: tuple(v.split("|")) for k, v in (
     ("International", "Intl|Int'l|Intl."), ("Technology", "Tech"), ("Technologies", "Tech|Techs"),
@@ -251,6 +260,13 @@ class _Factory:
         n = self._seq.get(name, start) + 1 + int(self.rng.random() * max_gap)
         self._seq[name] = n
         return n
+
+    def unique(self, name: str, space: int) -> int:
+        """The next of ``space`` values for ``name`` in scrambled order, each once; -1 when used up."""
+        k = self.seq("u" + name, -1)
+        if k >= space:
+            return -1
+        return (k * _PRIME + self._off.setdefault(name, self.rng.randrange(1 << 40))) % space
 
     def sf_id(self, prefix: str) -> str:
         # Salesforce layout: 3-char key prefix, pod, reserved 0, 9-char base62 counter,
@@ -416,10 +432,10 @@ class _Entity:
         self.old: tuple | None = None
 
 
-def _slug(core: str, rng: random.Random) -> str:
-    toks = [t for t in core.translate(_DEACCENT).lower().replace("&", " ").replace("'", "").split()
-            if t not in ("the", "and", "co")]
-    return ("" if rng.random() < 0.6 else "-").join(toks[:2])
+def _slug(base: str, rng: random.Random) -> str:
+    """Domain label from the whole name base: distinct bases give distinct domains."""
+    toks = base.translate(_DEACCENT).lower().replace("&", " ").replace("'", "").replace(",", " ").split()
+    return ("" if rng.random() < 0.6 else "-").join(toks)
 
 
 # ---------------------------------------------------------------------------
@@ -431,23 +447,47 @@ class _CustomerGen:
         self.n_ent = self.n_fam = 0
 
     # -- names ------------------------------------------------------------
-    def core_name(self, cc: str) -> str:
-        rng, r = self.rng, self.rng.random
+    # Every single company gets a unique name base (no tail word), drawn without replacement from
+    # pattern spaces, so unrelated companies never share a name or a domain by accident; only
+    # hard-negative families look alike, and they are labelled.
+    def _base(self, kind: str, cc: str) -> str:
+        f, ns, ni = self.f, len(_SURNAMES), len(_INDUSTRY_WORDS)
+        for k in (kind, "brand", "trio"):  # fall back to the big spaces when a small one is used up
+            if k == "native":
+                words = _NATIVE_WORDS[cc]
+                if (u := f.unique("native" + cc, ns * len(words))) >= 0:
+                    return f"{_SURNAMES[u % ns]} {words[u // ns]}"
+            elif k == "pair" and (u := f.unique(k, ns * ns)) >= 0:
+                return f"{_SURNAMES[u % ns]} & {_SURNAMES[u // ns]}"
+            elif k == "trio" and (u := f.unique(k, ns ** 3)) >= 0:
+                return f"{_SURNAMES[u % ns]}, {_SURNAMES[u // ns % ns]} & {_SURNAMES[u // ns // ns]}"
+            elif k == "place" and (u := f.unique(k, 400 * ni)) >= 0:
+                return f"{_ADJECTIVES[u % 20]} {_NOUNS[u // 20 % 20]} {_INDUSTRY_WORDS[u // 400]}"
+            elif k == "surname" and (u := f.unique(k, ns * ni)) >= 0:
+                return f"{_SURNAMES[u % ns]} {_INDUSTRY_WORDS[u // ns]}"
+            elif k == "brand" and (u := f.unique(k, len(_BRAND_HEADS) * 6 * len(_BRAND_TAILS) * (ni + 1))) >= 0:
+                u, ind = divmod(u, ni + 1)
+                u, mid = divmod(u, 6)
+                brand = _BRAND_HEADS[u % len(_BRAND_HEADS)] + _SINGLE_MIDS[mid] + _BRAND_TAILS[u // len(_BRAND_HEADS)]
+                return f"{brand} {_INDUSTRY_WORDS[ind - 1]}" if ind else brand
+        # Beyond ~1.5M companies the spaces are exhausted and names may repeat.
+        return f"{self.rng.choice(_SURNAMES)} & {self.rng.choice(_SURNAMES)}"
+
+    def family_brand(self) -> str:
+        u = self.f.unique("family-brand", len(_BRAND_HEADS) * len(_FAMILY_MIDS) * len(_BRAND_TAILS))
+        u = u if u >= 0 else int(self.rng.random() * len(_BRAND_HEADS) * len(_BRAND_TAILS))
+        u, mid = divmod(u, len(_FAMILY_MIDS))
+        return _BRAND_HEADS[u % len(_BRAND_HEADS)] + _FAMILY_MIDS[mid] + _BRAND_TAILS[u // len(_BRAND_HEADS)]
+
+    def core_name(self, cc: str) -> tuple[str, str]:
+        """(legal name without legal form, unique base the domain is derived from)."""
+        r = self.rng.random
         x = r()
-        if x < 0.2:
-            core = f"{rng.choice(_SURNAMES)} & {rng.choice(_SURNAMES)}"
-        elif x < 0.48:
-            core = rng.choice(_BRAND_HEADS) + rng.choice(_BRAND_TAILS)
-            if r() < 0.5:
-                core += " " + rng.choice(_INDUSTRY_WORDS)
-        elif x < 0.72:
-            core = f"{rng.choice(_PLACES)} {rng.choice(_INDUSTRY_WORDS)}"
-        else:
-            words = _NATIVE_WORDS.get(cc) if r() < 0.6 else None
-            core = f"{rng.choice(_SURNAMES)} {rng.choice(words or _INDUSTRY_WORDS)}"
-        if r() < 0.35:
-            core += " " + rng.choice(_TAILS)
-        return "The " + core if r() < 0.04 else core
+        kind = ("pair" if x < 0.12 else "trio" if x < 0.17 else "place" if x < 0.35 else
+                ("native" if cc in _NATIVE_WORDS and r() < 0.6 else "surname") if x < 0.46 else "brand")
+        base = self._base(kind, cc)
+        core = f"{base} {self.rng.choice(_TAILS)}" if r() < 0.35 else base
+        return ("The " + core if r() < 0.04 else core), base
 
     def crm_name(self, e: _Entity, short: bool = False) -> str:
         """Sales-typed (CRM) or short (PSA) spelling of the entity's name."""
@@ -486,7 +526,7 @@ class _CustomerGen:
         return _typo(name, rng) if r() < 0.1 else name
 
     # -- entities -----------------------------------------------------------
-    def entity(self, cc: str, core: str, form: int = 0, city: tuple | None = None,
+    def entity(self, cc: str, core: str, slug: str, form: int = 0, city: tuple | None = None,
                family: str | None = None, domain: str | None = None) -> _Entity:
         rng, r, f = self.rng, self.rng.random, self.f
         c = _COUNTRIES[cc]
@@ -498,8 +538,8 @@ class _CustomerGen:
             e.old = f.address(c, e.addr[2] if r() < 0.6 else None)
         initial = (core.translate(_DEACCENT).upper().replace("THE ", "") + "X")[0]
         e.tax_id = f.tax_id(cc, e.addr[2][2], initial if "A" <= initial <= "Z" else "X", form)
-        e.domain = domain or _slug(core, rng) + (c.tld if r() < 0.6 else ".com")
-        e.mail_domain = e.domain if r() < 0.85 else _slug(core, rng) + "-group.com"
+        e.domain = domain or slug + (c.tld if r() < 0.6 else ".com")
+        e.mail_domain = e.domain if r() < 0.85 else slug + "-mail.com"  # legacy / group mail domain
         e.area = e.addr[2][4]
         n_sub = 7 if c.dial == "1" else min(8, max(6, 9 - len(e.area)))
         e.sub = str(2 + int(r() * 8)) + "".join(_B62[int(r() * 10)] for _ in range(n_sub - 1))
@@ -507,9 +547,11 @@ class _CustomerGen:
         return e
 
     def single(self) -> list[_Entity]:
-        cc = self.rng.choice(_COUNTRY_BAG)
-        return [self.entity(cc, self.core_name(cc), 0 if self.rng.random() < 0.8 else
-                            int(self.rng.random() * len(_COUNTRIES[cc].forms)))]
+        rng = self.rng
+        cc = rng.choice(_COUNTRY_BAG)
+        core, base = self.core_name(cc)
+        form = 0 if rng.random() < 0.8 else int(rng.random() * len(_COUNTRIES[cc].forms))
+        return [self.entity(cc, core, _slug(base, rng), form)]
 
     def family(self, room: int) -> list[_Entity]:
         """A hard-negative family: distinct entities that look alike."""
@@ -518,39 +560,45 @@ class _CustomerGen:
         x = r()
         kind = "group" if x < 0.35 else "brand" if x < 0.6 else "generic" if x < 0.8 else "legal_form"
         fam = f"{kind}-{self.n_fam:05d}"
-        brand = rng.choice(_BRAND_HEADS) + rng.choice(_BRAND_TAILS)
         if kind == "group":  # holding + sister companies in several countries, one domain
-            hq = rng.choice(_COUNTRY_BAG)
-            dom = brand.lower() + ".com"
+            brand = self.family_brand()
+            slug, hq = brand.lower(), rng.choice(_COUNTRY_BAG)
+            dom = slug + ".com"
             c = _COUNTRIES[hq]
-            parent = self.entity(hq, f"{brand} {rng.choice(('Group', 'Holding', 'Holdings'))}",
+            parent = self.entity(hq, f"{brand} {rng.choice(('Group', 'Holding', 'Holdings'))}", slug,
                                  1 if len(c.forms) > 1 and r() < 0.5 else 0, family=fam, domain=dom)
             parent.mail_domain = dom
             out = [parent]
-            countries = [hq] + [k for k in _COUNTRIES if k != hq]
+            countries = list(_COUNTRIES)
             rng.shuffle(countries)
             for cc in countries[:min(room - 1, 2 + int(r() * 3))]:
-                child = self.entity(cc, brand, 0, family=fam,
-                                    domain=dom if r() < 0.5 else brand.lower() + _COUNTRIES[cc].tld)
+                child = self.entity(cc, brand, slug, 0, family=fam,
+                                    domain=dom if r() < 0.5 else slug + _COUNTRIES[cc].tld)
                 child.mail_domain, child.parent = dom, parent
                 out.append(child)
             return out
         cc = "US" if kind == "generic" and r() < 0.5 else rng.choice(_COUNTRY_BAG)
         size = min(room, 2 if kind == "legal_form" else 2 + int(r() * 2))
-        if kind == "brand":  # "Siemens AG" vs "Siemens Energy AG": token supersets
-            words = rng.sample(_INDUSTRY_WORDS, 2)
-            cores = [brand, f"{brand} {words[0]}", f"{brand} {words[1]}"]
-            return [self.entity(cc, cores[i], 0, family=fam) for i in range(size)]
+        if kind == "brand":  # "Siemens AG" vs "Siemens Energy AG": token supersets, separate companies
+            brand = self.family_brand()
+            cores = [brand, *(f"{brand} {w}" for w in rng.sample(_INDUSTRY_WORDS, 2))]
+            return [self.entity(cc, core, _slug(core, rng), 0, family=fam) for core in cores[:size]]
         c = _COUNTRIES[cc]
-        if kind == "generic":  # same generic name, different cities, nothing else shared
-            core = rng.choice(_GENERIC)
-            cities = rng.sample(c.cities, size)
-            return [self.entity(cc, core, 0, city=cities[i], family=fam) for i in range(size)]
-        if len(c.forms) < 2:  # legal_form needs a country with two legal forms
+        if kind == "generic":  # same generic name in different cities, nothing else shared
+            u = self.f.unique("generic", 20 * 20 * 15)
+            u = u if u >= 0 else int(r() * 6000)
+            adj, u = divmod(u, 300)  # second adjective 0 = none, else an offset that never repeats the first
+            core = " ".join(filter(None, (_GENERIC_ADJ[u // 15], adj and _GENERIC_ADJ[(u // 15 + adj) % 20],
+                                          _GENERIC_NOUNS[u % 15])))
+            return [self.entity(cc, core, _slug(core, rng) + city[1].lower().replace(" ", ""), 0, city=city,
+                                family=fam) for city in rng.sample(c.cities, size)]
+        if len(c.forms) < 2:  # "Ltd" vs "LLP" needs a country with two legal forms
             cc, c = "GB", _COUNTRIES["GB"]
-        core, city = self.core_name(cc), rng.choice(c.cities)
-        dom = _slug(core, rng) + c.tld if r() < 0.6 else None
-        return [self.entity(cc, core, form, city=city, family=fam, domain=dom)
+        core, base = self.core_name(cc)
+        slug, city = _slug(base, rng), rng.choice(c.cities)
+        shared = slug + c.tld if r() < 0.6 else None  # the LLP and its service company often share a site
+        return [self.entity(cc, core, slug + c.forms[form][0].lower().translate(_NO_PUNCT).replace(" ", ""),
+                            form, city=city, family=fam, domain=shared)
                 for form in rng.sample(range(len(c.forms)), 2)]
 
     # -- records --------------------------------------------------------------
@@ -631,7 +679,7 @@ class _CustomerGen:
             name = name.upper()  # legacy ERP screens in capitals
         return {
             "source_id": f"C-{f.seq('erp-cust', 1000, 3)}",
-            "name": _typo(name, rng) if r() < 0.01 else name,
+            "name": name,  # the legal name as invoiced: the one spelling no one retypes
             "tax_id": e.tax_id,
             "website": f"www.{e.domain}" if r() < 0.3 else "",
             "email": f"{rng.choice(('ap', 'invoices', 'accounts.payable', 'billing'))}@{e.mail_domain}"

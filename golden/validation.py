@@ -127,7 +127,11 @@ def clean_record(spec: EntitySpec, payload: Any) -> CleanRecord:
         if result not in (None, ""):
             cleaned[spec_field.name] = result
 
-    if "start_date" in cleaned and "end_date" in cleaned and cleaned["end_date"] < cleaned["start_date"]:
+    if (
+        "start_date" in cleaned
+        and "end_date" in cleaned
+        and cleaned["end_date"] < cleaned["start_date"]
+    ):
         errors["end_date"] = ["The end date is before the start date."]
     if errors:
         raise RecordInvalid(errors, source_id)
@@ -233,9 +237,7 @@ def linking_keys(entity_type: str, cleaned: dict[str, Any]) -> tuple[str, str]:
             if tax is not None and tax.valid:
                 strong = f"tax:{tax.value}"
         name = normalize.normalize_company_name(cleaned.get("name"), country or None)
-        identity = (
-            f"name:{country}:{name.name}:{name.legal_form or ''}" if name and country else ""
-        )
+        identity = f"name:{country}:{name.name}:{name.legal_form or ''}" if name and country else ""
         return strong, identity
     if entity_type == EntityType.PROJECT:
         # Project codes differ between systems; the opportunity reference travels with
@@ -246,4 +248,3 @@ def linking_keys(entity_type: str, cleaned: dict[str, Any]) -> tuple[str, str]:
     if entity_type == EntityType.SERVICE_CODE:
         return f"code:{code_key(cleaned['code'])}", ""
     return "", ""
-

@@ -16,7 +16,9 @@ from golden.models import GoldenRecord, MatchCandidate, RejectedRecord, SourceRe
 
 def home(request: HttpRequest) -> HttpResponse:
     golden = Counter(
-        GoldenRecord.objects.filter(status=GoldenRecord.Status.ACTIVE).values_list("entity_type", flat=True)
+        GoldenRecord.objects.filter(status=GoldenRecord.Status.ACTIVE).values_list(
+            "entity_type", flat=True
+        )
     )
     sources = Counter(SourceRecord.objects.values_list("system__code", "entity_type"))
     systems = sorted({system for system, _ in sources})
@@ -54,4 +56,6 @@ def health(request: HttpRequest) -> JsonResponse:
     except Exception as exc:  # noqa: BLE001
         checks["cache"] = f"error: {exc.__class__.__name__}"
     healthy = all(v == "ok" for v in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
+    )

@@ -17,8 +17,12 @@ def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def make_user(username: str, role: str | None = None, *, system: str | None = None, superuser: bool = False) -> User:
-    user = User.objects.create_user(username, password="pw-" + username, is_superuser=superuser, is_staff=superuser)
+def make_user(
+    username: str, role: str | None = None, *, system: str | None = None, superuser: bool = False
+) -> User:
+    user = User.objects.create_user(
+        username, password="pw-" + username, is_superuser=superuser, is_staff=superuser
+    )
     if role:
         user.groups.add(Group.objects.get(name=role))
     if system:

@@ -20,7 +20,12 @@ def test_health_checks_the_real_database_and_cache(client, settings):
 
 @pytest.mark.django_db
 def test_home_counts_golden_and_source_records(client, systems):
-    ingest_records(entity_type="customer", system=systems["crm"], records=[{"source_id": "1", "name": "Hooli Inc", "country": "US"}], actor=None)
+    ingest_records(
+        entity_type="customer",
+        system=systems["crm"],
+        records=[{"source_id": "1", "name": "Hooli Inc", "country": "US"}],
+        actor=None,
+    )
     html = client.get("/").content.decode()
     assert "CRM records" in html
     assert "/api/v1/customers/" in html

@@ -117,8 +117,12 @@ class IngestResultSerializer(serializers.Serializer):
         choices=["created", "linked", "updated", "unchanged", "queued_for_review", "rejected"]
     )
     canonical_id = serializers.CharField(allow_null=True)
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
-    warnings = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+    warnings = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
     review_with = serializers.ListField(child=serializers.CharField(), required=False)
 
 
@@ -142,7 +146,9 @@ class XrefSerializer(serializers.Serializer):
     requested_id = serializers.CharField(
         help_text="The canonical ID asked for or found; differs from canonical_id when it was merged."
     )
-    redirected = serializers.BooleanField(help_text="True when requested_id was merged into canonical_id.")
+    redirected = serializers.BooleanField(
+        help_text="True when requested_id was merged into canonical_id."
+    )
     name = serializers.CharField()
     system_ids = SystemIdSerializer(many=True)
     merged_ids = serializers.ListField(child=serializers.CharField())

@@ -7,7 +7,12 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -35,7 +40,11 @@ from golden.validation import content_hash
 
 ERROR = inline_serializer(
     "Error",
-    {"code": serializers.CharField(), "message": serializers.CharField(), "fields": serializers.DictField()},
+    {
+        "code": serializers.CharField(),
+        "message": serializers.CharField(),
+        "fields": serializers.DictField(),
+    },
 )
 
 
@@ -53,7 +62,9 @@ def xref_payload(resolution: selectors.Resolution) -> dict[str, Any]:
     }
 
 
-def _redirect_to_survivor(request: Request, resolution: selectors.Resolution, route: str) -> Response:
+def _redirect_to_survivor(
+    request: Request, resolution: selectors.Resolution, route: str
+) -> Response:
     """A merged ID answers 301 to its survivor, with a body that says so explicitly."""
     path = reverse(route, kwargs={"canonical_id": resolution.golden.canonical_id})
     body = {
@@ -63,7 +74,9 @@ def _redirect_to_survivor(request: Request, resolution: selectors.Resolution, ro
         "canonical_id": resolution.golden.canonical_id,
         "location": request.build_absolute_uri(path),
     }
-    return Response(body, status=status.HTTP_301_MOVED_PERMANENTLY, headers={"Location": body["location"]})
+    return Response(
+        body, status=status.HTTP_301_MOVED_PERMANENTLY, headers={"Location": body["location"]}
+    )
 
 
 class GoldenRecordViewSet(viewsets.ReadOnlyModelViewSet):
@@ -93,7 +106,9 @@ class GoldenRecordViewSet(viewsets.ReadOnlyModelViewSet):
             return _redirect_to_survivor(request, resolution, f"{self.spec.entity_type}-detail")
         return Response(self.get_serializer(resolution.golden).data)
 
-    @extend_schema(responses={200: XrefSerializer, 301: OpenApiResponse(description="Merged."), 404: ERROR})
+    @extend_schema(
+        responses={200: XrefSerializer, 301: OpenApiResponse(description="Merged."), 404: ERROR}
+    )
     @action(detail=True, methods=["get"])
     def xref(self, request: Request, canonical_id: str) -> Response:
         """Every system's ID for this golden record."""
@@ -105,7 +120,9 @@ class GoldenRecordViewSet(viewsets.ReadOnlyModelViewSet):
 
 def viewset_for(spec: EntitySpec) -> type[GoldenRecordViewSet]:
     name = f"{spec.label.replace(' ', '')}ViewSet"
-    viewset = type(name, (GoldenRecordViewSet,), {"spec": spec, "__doc__": f"{spec.label}s: golden records."})
+    viewset = type(
+        name, (GoldenRecordViewSet,), {"spec": spec, "__doc__": f"{spec.label}s: golden records."}
+    )
     return extend_schema(tags=[spec.api_path])(viewset)  # type: ignore[no-any-return]
 
 
@@ -114,7 +131,9 @@ class XrefApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("system", OpenApiTypes.STR, required=True, description="crm, psa, erp, …"),
+            OpenApiParameter(
+                "system", OpenApiTypes.STR, required=True, description="crm, psa, erp, …"
+            ),
             OpenApiParameter("entity", OpenApiTypes.STR, required=True, enum=sorted(ENTITIES)),
             OpenApiParameter("source_id", OpenApiTypes.STR, required=True),
         ],
@@ -146,13 +165,19 @@ class IngestApi(APIView):
     @extend_schema(
         request=IngestInputSerializer,
         parameters=[
-            OpenApiParameter("entity", OpenApiTypes.STR, OpenApiParameter.PATH, enum=sorted(ENTITIES)),
+            OpenApiParameter(
+                "entity", OpenApiTypes.STR, OpenApiParameter.PATH, enum=sorted(ENTITIES)
+            ),
             OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER),
         ],
         responses={
             200: IngestResponseSerializer,
-            207: OpenApiResponse(IngestResponseSerializer, description="Some records were rejected."),
-            422: OpenApiResponse(IngestResponseSerializer, description="Every record was rejected."),
+            207: OpenApiResponse(
+                IngestResponseSerializer, description="Some records were rejected."
+            ),
+            422: OpenApiResponse(
+                IngestResponseSerializer, description="Every record was rejected."
+            ),
             400: ERROR,
             401: ERROR,
             403: ERROR,
@@ -163,7 +188,9 @@ class IngestApi(APIView):
         try:
             spec = entity_spec(entity)
         except KeyError:
-            raise NotFound(f"Unknown entity {entity!r}; use one of {', '.join(sorted(ENTITIES))}.") from None
+            raise NotFound(
+                f"Unknown entity {entity!r}; use one of {', '.join(sorted(ENTITIES))}."
+            ) from None
         body = IngestInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         system = body.validated_data["system"]
@@ -207,16 +234,22 @@ def _stored_response(request: Request, key: str, request_hash: str) -> Response 
             "This Idempotency-Key was already used with a different request body.",
             fields={"Idempotency-Key": ["Use a new key for a new request."]},
         )
-    return Response(stored.response, status=stored.status_code, headers={"Idempotent-Replayed": "true"})
+    return Response(
+        stored.response, status=stored.status_code, headers={"Idempotent-Replayed": "true"}
+    )
 
 
 def _store_response(request, key, request_hash, spec, system, code, data) -> None:  # type: ignore[no-untyped-def]
     try:
         with transaction.atomic():
             IngestRequest.objects.create(
-                user=request.user, key=key, entity_type=spec.entity_type, system=system,
-                request_hash=request_hash, status_code=code, response=data,
+                user=request.user,
+                key=key,
+                entity_type=spec.entity_type,
+                system=system,
+                request_hash=request_hash,
+                status_code=code,
+                response=data,
             )
     except IntegrityError:
         pass  # a concurrent request with the same key stored it first; ours was idempotent
-

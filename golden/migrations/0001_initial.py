@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,366 +15,947 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='CanonicalIdCounter',
+            name="CanonicalIdCounter",
             fields=[
-                ('prefix', models.CharField(max_length=8, primary_key=True, serialize=False)),
-                ('last_number', models.PositiveBigIntegerField(default=0)),
+                ("prefix", models.CharField(max_length=8, primary_key=True, serialize=False)),
+                ("last_number", models.PositiveBigIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='SourceSystem',
+            name="SourceSystem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=32, unique=True)),
-                ('name', models.CharField(max_length=128)),
-                ('kind', models.CharField(choices=[('crm', 'CRM'), ('psa', 'PSA'), ('erp', 'ERP'), ('other', 'Other')], max_length=16)),
-                ('owner', models.CharField(blank=True, max_length=128)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(max_length=32, unique=True)),
+                ("name", models.CharField(max_length=128)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("crm", "CRM"),
+                            ("psa", "PSA"),
+                            ("erp", "ERP"),
+                            ("other", "Other"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("owner", models.CharField(blank=True, max_length=128)),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['code'],
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='GoldenRecord',
+            name="GoldenRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('entity_type', models.CharField(choices=[('customer', 'Customer'), ('legal_entity', 'Legal entity'), ('project', 'Project'), ('service_code', 'Service code')], max_length=32)),
-                ('canonical_id', models.CharField(max_length=32, unique=True)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('merged', 'Merged'), ('retired', 'Retired')], default='active', max_length=16)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('attributes', models.JSONField(blank=True, default=dict)),
-                ('lineage', models.JSONField(blank=True, default=dict)),
-                ('pins', models.JSONField(blank=True, default=dict, help_text='Steward-pinned values that survive recomputation.')),
-                ('name', models.CharField(blank=True, db_index=True, max_length=255)),
-                ('country', models.CharField(blank=True, db_index=True, max_length=2)),
-                ('tax_id', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('merged_into', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='merged_from', to='golden.goldenrecord')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "entity_type",
+                    models.CharField(
+                        choices=[
+                            ("customer", "Customer"),
+                            ("legal_entity", "Legal entity"),
+                            ("project", "Project"),
+                            ("service_code", "Service code"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("canonical_id", models.CharField(max_length=32, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("merged", "Merged"),
+                            ("retired", "Retired"),
+                        ],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("attributes", models.JSONField(blank=True, default=dict)),
+                ("lineage", models.JSONField(blank=True, default=dict)),
+                (
+                    "pins",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Steward-pinned values that survive recomputation.",
+                    ),
+                ),
+                ("name", models.CharField(blank=True, db_index=True, max_length=255)),
+                ("country", models.CharField(blank=True, db_index=True, max_length=2)),
+                ("tax_id", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                (
+                    "merged_into",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="merged_from",
+                        to="golden.goldenrecord",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='GoldenChange',
+            name="GoldenChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('canonical_id', models.CharField(max_length=32)),
-                ('entity_type', models.CharField(choices=[('customer', 'Customer'), ('legal_entity', 'Legal entity'), ('project', 'Project'), ('service_code', 'Service code')], max_length=32)),
-                ('version', models.PositiveIntegerField()),
-                ('kind', models.CharField(choices=[('created', 'Created'), ('updated', 'Updated'), ('merged', 'Merged'), ('unmerged', 'Unmerged'), ('retired', 'Retired')], max_length=16)),
-                ('actor', models.CharField(blank=True, max_length=150)),
-                ('correlation_id', models.CharField(blank=True, max_length=64)),
-                ('snapshot', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('golden', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='changes', to='golden.goldenrecord')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("canonical_id", models.CharField(max_length=32)),
+                (
+                    "entity_type",
+                    models.CharField(
+                        choices=[
+                            ("customer", "Customer"),
+                            ("legal_entity", "Legal entity"),
+                            ("project", "Project"),
+                            ("service_code", "Service code"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("version", models.PositiveIntegerField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("created", "Created"),
+                            ("updated", "Updated"),
+                            ("merged", "Merged"),
+                            ("unmerged", "Unmerged"),
+                            ("retired", "Retired"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("actor", models.CharField(blank=True, max_length=150)),
+                ("correlation_id", models.CharField(blank=True, max_length=64)),
+                ("snapshot", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "golden",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="changes",
+                        to="golden.goldenrecord",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='HistoricalGoldenRecord',
+            name="HistoricalGoldenRecord",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('correlation_id', models.CharField(blank=True, default='', max_length=64)),
-                ('entity_type', models.CharField(choices=[('customer', 'Customer'), ('legal_entity', 'Legal entity'), ('project', 'Project'), ('service_code', 'Service code')], max_length=32)),
-                ('canonical_id', models.CharField(db_index=True, max_length=32)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('merged', 'Merged'), ('retired', 'Retired')], default='active', max_length=16)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('attributes', models.JSONField(blank=True, default=dict)),
-                ('lineage', models.JSONField(blank=True, default=dict)),
-                ('pins', models.JSONField(blank=True, default=dict, help_text='Steward-pinned values that survive recomputation.')),
-                ('name', models.CharField(blank=True, db_index=True, max_length=255)),
-                ('country', models.CharField(blank=True, db_index=True, max_length=2)),
-                ('tax_id', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('updated_at', models.DateTimeField(blank=True, db_index=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('merged_into', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='golden.goldenrecord')),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                ("correlation_id", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "entity_type",
+                    models.CharField(
+                        choices=[
+                            ("customer", "Customer"),
+                            ("legal_entity", "Legal entity"),
+                            ("project", "Project"),
+                            ("service_code", "Service code"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("canonical_id", models.CharField(db_index=True, max_length=32)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("merged", "Merged"),
+                            ("retired", "Retired"),
+                        ],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("attributes", models.JSONField(blank=True, default=dict)),
+                ("lineage", models.JSONField(blank=True, default=dict)),
+                (
+                    "pins",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Steward-pinned values that survive recomputation.",
+                    ),
+                ),
+                ("name", models.CharField(blank=True, db_index=True, max_length=255)),
+                ("country", models.CharField(blank=True, db_index=True, max_length=2)),
+                ("tax_id", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("updated_at", models.DateTimeField(blank=True, db_index=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "merged_into",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="golden.goldenrecord",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical golden record',
-                'verbose_name_plural': 'historical golden records',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
-            },
-            bases=(simple_history.models.HistoricalChanges, models.Model),
-        ),
-        migrations.CreateModel(
-            name='HistoricalMatchCandidate',
-            fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('correlation_id', models.CharField(blank=True, default='', max_length=64)),
-                ('entity_type', models.CharField(choices=[('customer', 'Customer'), ('legal_entity', 'Legal entity'), ('project', 'Project'), ('service_code', 'Service code')], max_length=32)),
-                ('score', models.FloatField(default=0.0)),
-                ('evidence', models.JSONField(blank=True, default=list)),
-                ('reason', models.CharField(blank=True, max_length=255)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('merged', 'Merged'), ('not_a_match', 'Not a match'), ('deferred', 'Deferred')], default='open', max_length=16)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('decided_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('golden_a', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='golden.goldenrecord')),
-                ('golden_b', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='golden.goldenrecord')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-            ],
-            options={
-                'verbose_name': 'historical match candidate',
-                'verbose_name_plural': 'historical match candidates',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
-            },
-            bases=(simple_history.models.HistoricalChanges, models.Model),
-        ),
-        migrations.CreateModel(
-            name='HistoricalSourceSystem',
-            fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('correlation_id', models.CharField(blank=True, default='', max_length=64)),
-                ('code', models.SlugField(max_length=32)),
-                ('name', models.CharField(max_length=128)),
-                ('kind', models.CharField(choices=[('crm', 'CRM'), ('psa', 'PSA'), ('erp', 'ERP'), ('other', 'Other')], max_length=16)),
-                ('owner', models.CharField(blank=True, max_length=128)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-            ],
-            options={
-                'verbose_name': 'historical source system',
-                'verbose_name_plural': 'historical source systems',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
-            },
-            bases=(simple_history.models.HistoricalChanges, models.Model),
-        ),
-        migrations.CreateModel(
-            name='MatchCandidate',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('entity_type', models.CharField(choices=[('customer', 'Customer'), ('legal_entity', 'Legal entity'), ('project', 'Project'), ('service_code', 'Service code')], max_length=32)),
-                ('score', models.FloatField(default=0.0)),
-                ('evidence', models.JSONField(blank=True, default=list)),
-                ('reason', models.CharField(blank=True, max_length=255)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('merged', 'Merged'), ('not_a_match', 'Not a match'), ('deferred', 'Deferred')], default='open', max_length=16)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('golden_a', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='golden.goldenrecord')),
-                ('golden_b', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='golden.goldenrecord')),
-            ],
-            options={
-                'ordering': ['-score', 'id'],
-            },
-        ),
-        migrations.CreateModel(
-            name='MergeEvent',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('snapshot', models.JSONField(default=dict)),
-                ('reason', models.CharField(blank=True, max_length=255)),
-                ('correlation_id', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('undone_at', models.DateTimeField(blank=True, null=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('merged', models.ManyToManyField(related_name='+', to='golden.goldenrecord')),
-                ('survivor', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='golden.goldenrecord')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='SourceRecord',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('entity_type', models.CharField(choices=[('customer', 'Customer'), ('legal_entity', 'Legal entity'), ('project', 'Project'), ('service_code', 'Service code')], max_length=32)),
-                ('source_id', models.CharField(max_length=128)),
-                ('payload', models.JSONField(default=dict)),
-                ('cleaned', models.JSONField(default=dict)),
-                ('strong_key', models.CharField(blank=True, db_index=True, max_length=160)),
-                ('identity_key', models.CharField(blank=True, db_index=True, max_length=320)),
-                ('source_updated_at', models.DateTimeField(blank=True, null=True)),
-                ('content_hash', models.CharField(max_length=64)),
-                ('correlation_id', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('golden', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='source_records', to='golden.goldenrecord')),
-                ('system', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='records', to='golden.sourcesystem')),
-            ],
-            options={
-                'ordering': ['id'],
-            },
-        ),
-        migrations.CreateModel(
-            name='SourceReference',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('field', models.CharField(max_length=64)),
-                ('target_entity_type', models.CharField(choices=[('customer', 'Customer'), ('legal_entity', 'Legal entity'), ('project', 'Project'), ('service_code', 'Service code')], max_length=32)),
-                ('target_source_id', models.CharField(max_length=128)),
-                ('source_record', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='references', to='golden.sourcerecord')),
-                ('system', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='golden.sourcesystem')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='RejectedRecord',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('entity_type', models.CharField(choices=[('customer', 'Customer'), ('legal_entity', 'Legal entity'), ('project', 'Project'), ('service_code', 'Service code')], max_length=32)),
-                ('source_id', models.CharField(blank=True, max_length=128)),
-                ('payload', models.JSONField()),
-                ('errors', models.JSONField()),
-                ('correlation_id', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('system', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='golden.sourcesystem')),
-            ],
-            options={
-                'ordering': ['-id'],
-            },
-        ),
-        migrations.CreateModel(
-            name='IntegrationBinding',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='integration_binding', to=settings.AUTH_USER_MODEL)),
-                ('system', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='bindings', to='golden.sourcesystem')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='IngestRequest',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=128)),
-                ('entity_type', models.CharField(choices=[('customer', 'Customer'), ('legal_entity', 'Legal entity'), ('project', 'Project'), ('service_code', 'Service code')], max_length=32)),
-                ('request_hash', models.CharField(max_length=64)),
-                ('status_code', models.PositiveSmallIntegerField()),
-                ('response', models.JSONField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('system', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='golden.sourcesystem')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='HistoricalSourceRecord',
-            fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('entity_type', models.CharField(choices=[('customer', 'Customer'), ('legal_entity', 'Legal entity'), ('project', 'Project'), ('service_code', 'Service code')], max_length=32)),
-                ('source_id', models.CharField(max_length=128)),
-                ('payload', models.JSONField(default=dict)),
-                ('cleaned', models.JSONField(default=dict)),
-                ('strong_key', models.CharField(blank=True, db_index=True, max_length=160)),
-                ('identity_key', models.CharField(blank=True, db_index=True, max_length=320)),
-                ('source_updated_at', models.DateTimeField(blank=True, null=True)),
-                ('content_hash', models.CharField(max_length=64)),
-                ('correlation_id', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('updated_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('golden', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='golden.goldenrecord')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('system', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='golden.sourcesystem')),
-            ],
-            options={
-                'verbose_name': 'historical source record',
-                'verbose_name_plural': 'historical source records',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical golden record",
+                "verbose_name_plural": "historical golden records",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalExternalReference',
+            name="HistoricalMatchCandidate",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('correlation_id', models.CharField(blank=True, default='', max_length=64)),
-                ('external_id', models.CharField(max_length=128)),
-                ('object_type', models.CharField(blank=True, max_length=64)),
-                ('assigned_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('golden', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='golden.goldenrecord')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('system', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='golden.sourcesystem')),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                ("correlation_id", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "entity_type",
+                    models.CharField(
+                        choices=[
+                            ("customer", "Customer"),
+                            ("legal_entity", "Legal entity"),
+                            ("project", "Project"),
+                            ("service_code", "Service code"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("score", models.FloatField(default=0.0)),
+                ("evidence", models.JSONField(blank=True, default=list)),
+                ("reason", models.CharField(blank=True, max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("merged", "Merged"),
+                            ("not_a_match", "Not a match"),
+                            ("deferred", "Deferred"),
+                        ],
+                        default="open",
+                        max_length=16,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "golden_a",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="golden.goldenrecord",
+                    ),
+                ),
+                (
+                    "golden_b",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="golden.goldenrecord",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical external reference',
-                'verbose_name_plural': 'historical external references',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical match candidate",
+                "verbose_name_plural": "historical match candidates",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='ExternalReference',
+            name="HistoricalSourceSystem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=128)),
-                ('object_type', models.CharField(blank=True, max_length=64)),
-                ('assigned_at', models.DateTimeField(auto_now_add=True)),
-                ('golden', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='external_references', to='golden.goldenrecord')),
-                ('system', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='golden.sourcesystem')),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                ("correlation_id", models.CharField(blank=True, default="", max_length=64)),
+                ("code", models.SlugField(max_length=32)),
+                ("name", models.CharField(max_length=128)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("crm", "CRM"),
+                            ("psa", "PSA"),
+                            ("erp", "ERP"),
+                            ("other", "Other"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("owner", models.CharField(blank=True, max_length=128)),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name": "historical source system",
+                "verbose_name_plural": "historical source systems",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
+            },
+            bases=(simple_history.models.HistoricalChanges, models.Model),
+        ),
+        migrations.CreateModel(
+            name="MatchCandidate",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "entity_type",
+                    models.CharField(
+                        choices=[
+                            ("customer", "Customer"),
+                            ("legal_entity", "Legal entity"),
+                            ("project", "Project"),
+                            ("service_code", "Service code"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("score", models.FloatField(default=0.0)),
+                ("evidence", models.JSONField(blank=True, default=list)),
+                ("reason", models.CharField(blank=True, max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("merged", "Merged"),
+                            ("not_a_match", "Not a match"),
+                            ("deferred", "Deferred"),
+                        ],
+                        default="open",
+                        max_length=16,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "golden_a",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="golden.goldenrecord",
+                    ),
+                ),
+                (
+                    "golden_b",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="golden.goldenrecord",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["-score", "id"],
+            },
+        ),
+        migrations.CreateModel(
+            name="MergeEvent",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("snapshot", models.JSONField(default=dict)),
+                ("reason", models.CharField(blank=True, max_length=255)),
+                ("correlation_id", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("undone_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                ("merged", models.ManyToManyField(related_name="+", to="golden.goldenrecord")),
+                (
+                    "survivor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="golden.goldenrecord",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="SourceRecord",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "entity_type",
+                    models.CharField(
+                        choices=[
+                            ("customer", "Customer"),
+                            ("legal_entity", "Legal entity"),
+                            ("project", "Project"),
+                            ("service_code", "Service code"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("source_id", models.CharField(max_length=128)),
+                ("payload", models.JSONField(default=dict)),
+                ("cleaned", models.JSONField(default=dict)),
+                ("strong_key", models.CharField(blank=True, db_index=True, max_length=160)),
+                ("identity_key", models.CharField(blank=True, db_index=True, max_length=320)),
+                ("source_updated_at", models.DateTimeField(blank=True, null=True)),
+                ("content_hash", models.CharField(max_length=64)),
+                ("correlation_id", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "golden",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="source_records",
+                        to="golden.goldenrecord",
+                    ),
+                ),
+                (
+                    "system",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="records",
+                        to="golden.sourcesystem",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["id"],
+            },
+        ),
+        migrations.CreateModel(
+            name="SourceReference",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("field", models.CharField(max_length=64)),
+                (
+                    "target_entity_type",
+                    models.CharField(
+                        choices=[
+                            ("customer", "Customer"),
+                            ("legal_entity", "Legal entity"),
+                            ("project", "Project"),
+                            ("service_code", "Service code"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("target_source_id", models.CharField(max_length=128)),
+                (
+                    "source_record",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="references",
+                        to="golden.sourcerecord",
+                    ),
+                ),
+                (
+                    "system",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="golden.sourcesystem",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="RejectedRecord",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "entity_type",
+                    models.CharField(
+                        choices=[
+                            ("customer", "Customer"),
+                            ("legal_entity", "Legal entity"),
+                            ("project", "Project"),
+                            ("service_code", "Service code"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("source_id", models.CharField(blank=True, max_length=128)),
+                ("payload", models.JSONField()),
+                ("errors", models.JSONField()),
+                ("correlation_id", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "system",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="golden.sourcesystem",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["-id"],
+            },
+        ),
+        migrations.CreateModel(
+            name="IntegrationBinding",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="integration_binding",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "system",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="bindings",
+                        to="golden.sourcesystem",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="IngestRequest",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=128)),
+                (
+                    "entity_type",
+                    models.CharField(
+                        choices=[
+                            ("customer", "Customer"),
+                            ("legal_entity", "Legal entity"),
+                            ("project", "Project"),
+                            ("service_code", "Service code"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("request_hash", models.CharField(max_length=64)),
+                ("status_code", models.PositiveSmallIntegerField()),
+                ("response", models.JSONField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "system",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="golden.sourcesystem",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="HistoricalSourceRecord",
+            fields=[
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "entity_type",
+                    models.CharField(
+                        choices=[
+                            ("customer", "Customer"),
+                            ("legal_entity", "Legal entity"),
+                            ("project", "Project"),
+                            ("service_code", "Service code"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("source_id", models.CharField(max_length=128)),
+                ("payload", models.JSONField(default=dict)),
+                ("cleaned", models.JSONField(default=dict)),
+                ("strong_key", models.CharField(blank=True, db_index=True, max_length=160)),
+                ("identity_key", models.CharField(blank=True, db_index=True, max_length=320)),
+                ("source_updated_at", models.DateTimeField(blank=True, null=True)),
+                ("content_hash", models.CharField(max_length=64)),
+                ("correlation_id", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("updated_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "golden",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="golden.goldenrecord",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "system",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="golden.sourcesystem",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name": "historical source record",
+                "verbose_name_plural": "historical source records",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
+            },
+            bases=(simple_history.models.HistoricalChanges, models.Model),
+        ),
+        migrations.CreateModel(
+            name="HistoricalExternalReference",
+            fields=[
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                ("correlation_id", models.CharField(blank=True, default="", max_length=64)),
+                ("external_id", models.CharField(max_length=128)),
+                ("object_type", models.CharField(blank=True, max_length=64)),
+                ("assigned_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "golden",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="golden.goldenrecord",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "system",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="golden.sourcesystem",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name": "historical external reference",
+                "verbose_name_plural": "historical external references",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
+            },
+            bases=(simple_history.models.HistoricalChanges, models.Model),
+        ),
+        migrations.CreateModel(
+            name="ExternalReference",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=128)),
+                ("object_type", models.CharField(blank=True, max_length=64)),
+                ("assigned_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "golden",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="external_references",
+                        to="golden.goldenrecord",
+                    ),
+                ),
+                (
+                    "system",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="golden.sourcesystem",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='goldenrecord',
-            index=models.Index(fields=['entity_type', 'status', 'id'], name='golden_gold_entity__801ef8_idx'),
+            model_name="goldenrecord",
+            index=models.Index(
+                fields=["entity_type", "status", "id"], name="golden_gold_entity__801ef8_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='goldenchange',
-            index=models.Index(fields=['golden', 'version'], name='golden_gold_golden__1b1a72_idx'),
+            model_name="goldenchange",
+            index=models.Index(fields=["golden", "version"], name="golden_gold_golden__1b1a72_idx"),
         ),
         migrations.AddConstraint(
-            model_name='matchcandidate',
-            constraint=models.UniqueConstraint(fields=('golden_a', 'golden_b'), name='uniq_candidate_pair'),
+            model_name="matchcandidate",
+            constraint=models.UniqueConstraint(
+                fields=("golden_a", "golden_b"), name="uniq_candidate_pair"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='matchcandidate',
-            constraint=models.CheckConstraint(condition=models.Q(('golden_a__lt', models.F('golden_b'))), name='candidate_pair_ordered'),
+            model_name="matchcandidate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("golden_a__lt", models.F("golden_b"))),
+                name="candidate_pair_ordered",
+            ),
         ),
         migrations.AddIndex(
-            model_name='sourcereference',
-            index=models.Index(fields=['system', 'target_entity_type', 'target_source_id'], name='golden_sour_system__f377e3_idx'),
+            model_name="sourcereference",
+            index=models.Index(
+                fields=["system", "target_entity_type", "target_source_id"],
+                name="golden_sour_system__f377e3_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sourcereference',
-            constraint=models.UniqueConstraint(fields=('source_record', 'field'), name='uniq_reference_field'),
+            model_name="sourcereference",
+            constraint=models.UniqueConstraint(
+                fields=("source_record", "field"), name="uniq_reference_field"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sourcerecord',
-            constraint=models.UniqueConstraint(fields=('system', 'entity_type', 'source_id'), name='uniq_source_record'),
+            model_name="sourcerecord",
+            constraint=models.UniqueConstraint(
+                fields=("system", "entity_type", "source_id"), name="uniq_source_record"
+            ),
         ),
         migrations.AddIndex(
-            model_name='rejectedrecord',
-            index=models.Index(fields=['system', 'entity_type', 'source_id'], name='golden_reje_system__447a55_idx'),
+            model_name="rejectedrecord",
+            index=models.Index(
+                fields=["system", "entity_type", "source_id"], name="golden_reje_system__447a55_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ingestrequest',
-            constraint=models.UniqueConstraint(fields=('user', 'key'), name='uniq_idempotency_key'),
+            model_name="ingestrequest",
+            constraint=models.UniqueConstraint(fields=("user", "key"), name="uniq_idempotency_key"),
         ),
         migrations.AddIndex(
-            model_name='externalreference',
-            index=models.Index(fields=['system', 'external_id'], name='golden_exte_system__d8628e_idx'),
+            model_name="externalreference",
+            index=models.Index(
+                fields=["system", "external_id"], name="golden_exte_system__d8628e_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='externalreference',
-            constraint=models.UniqueConstraint(fields=('golden', 'system'), name='uniq_external_ref'),
+            model_name="externalreference",
+            constraint=models.UniqueConstraint(
+                fields=("golden", "system"), name="uniq_external_ref"
+            ),
         ),
     ]

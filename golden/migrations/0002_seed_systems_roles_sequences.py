@@ -14,7 +14,13 @@ ROLE_PERMISSIONS = {
     "integration": ["view"],
     "steward": ["view", "change"],
 }
-STEWARDED_MODELS = ["goldenrecord", "sourcerecord", "matchcandidate", "mergeevent", "rejectedrecord"]
+STEWARDED_MODELS = [
+    "goldenrecord",
+    "sourcerecord",
+    "matchcandidate",
+    "mergeevent",
+    "rejectedrecord",
+]
 
 
 def seed(apps, schema_editor):
@@ -40,7 +46,9 @@ def seed(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         with schema_editor.connection.cursor() as cursor:
             for prefix in PREFIXES:
-                cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS golden_canonical_{prefix.lower()}_seq")
+                cursor.execute(
+                    f"CREATE SEQUENCE IF NOT EXISTS golden_canonical_{prefix.lower()}_seq"
+                )
 
 
 class Migration(migrations.Migration):

@@ -7,7 +7,12 @@ import pytest
 from golden.models import GoldenRecord, SourceRecord
 
 URL = "/api/v1/ingest/customer/"
-RECORD = {"source_id": "001A", "name": "Globex Advisory Ltd", "country": "GB", "website": "globex.co.uk"}
+RECORD = {
+    "source_id": "001A",
+    "name": "Globex Advisory Ltd",
+    "country": "GB",
+    "website": "globex.co.uk",
+}
 
 
 @pytest.mark.django_db
@@ -19,13 +24,17 @@ def test_ingest_one_record_answers_with_canonical_id_and_action(crm_api):
     [result] = body["results"]
     assert result["source_id"] == "001A"
     assert result["action"] == "created"
-    assert GoldenRecord.objects.get(canonical_id=result["canonical_id"]).name == "Globex Advisory Ltd"
+    assert (
+        GoldenRecord.objects.get(canonical_id=result["canonical_id"]).name == "Globex Advisory Ltd"
+    )
     assert response["X-Correlation-ID"]
 
 
 @pytest.mark.django_db
 def test_a_single_object_is_accepted_as_records(crm_api):
-    response = crm_api.post("/api/v1/ingest/customers/", {"system": "crm", "records": RECORD}, format="json")
+    response = crm_api.post(
+        "/api/v1/ingest/customers/", {"system": "crm", "records": RECORD}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["results"][0]["action"] == "created"
 
@@ -85,14 +94,20 @@ def test_invalid_json_is_400(crm_api):
 
 @pytest.mark.django_db
 def test_unknown_entity_is_404(crm_api):
-    response = crm_api.post("/api/v1/ingest/planet/", {"system": "crm", "records": [RECORD]}, format="json")
+    response = crm_api.post(
+        "/api/v1/ingest/planet/", {"system": "crm", "records": [RECORD]}, format="json"
+    )
     assert response.status_code == 404
 
 
 @pytest.mark.django_db
 def test_idempotency_key_replays_the_stored_response(crm_api):
-    first = crm_api.post(URL, {"system": "crm", "records": [RECORD]}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
-    replay = crm_api.post(URL, {"system": "crm", "records": [RECORD]}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    first = crm_api.post(
+        URL, {"system": "crm", "records": [RECORD]}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+    )
+    replay = crm_api.post(
+        URL, {"system": "crm", "records": [RECORD]}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+    )
     assert replay.status_code == first.status_code
     assert replay.json() == first.json()
     assert replay["Idempotent-Replayed"] == "true"
@@ -101,9 +116,13 @@ def test_idempotency_key_replays_the_stored_response(crm_api):
 
 @pytest.mark.django_db
 def test_idempotency_key_with_another_body_is_refused(crm_api):
-    crm_api.post(URL, {"system": "crm", "records": [RECORD]}, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
+    crm_api.post(
+        URL, {"system": "crm", "records": [RECORD]}, format="json", HTTP_IDEMPOTENCY_KEY="k-2"
+    )
     other = {**RECORD, "name": "Something else"}
-    response = crm_api.post(URL, {"system": "crm", "records": [other]}, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
+    response = crm_api.post(
+        URL, {"system": "crm", "records": [other]}, format="json", HTTP_IDEMPOTENCY_KEY="k-2"
+    )
     assert response.status_code == 422
     assert response.json()["code"] == "idempotency_key_reused"
     assert GoldenRecord.objects.get().name == "Globex Advisory Ltd"
@@ -111,6 +130,8 @@ def test_idempotency_key_with_another_body_is_refused(crm_api):
 
 @pytest.mark.django_db
 def test_incoming_correlation_id_is_kept_in_history(crm_api):
-    crm_api.post(URL, {"system": "crm", "records": [RECORD]}, format="json", HTTP_X_CORRELATION_ID="trace-42")
+    crm_api.post(
+        URL, {"system": "crm", "records": [RECORD]}, format="json", HTTP_X_CORRELATION_ID="trace-42"
+    )
     assert SourceRecord.objects.get().correlation_id == "trace-42"
     assert GoldenRecord.objects.get().history.latest().correlation_id == "trace-42"

@@ -7,8 +7,19 @@ import pytest
 from golden.models import ExternalReference, GoldenRecord
 from golden.services import ingest_records, merge_golden_records
 
-ERP = {"source_id": "C-1187", "name": "Umbrella Advisory GmbH", "tax_id": "DE136695976", "country": "DE", "updated_at": "2026-01-01T00:00:00Z"}
-CRM = {"source_id": "001A0000042", "name": "Umbrella Advisory", "tax_id": "DE 136695976", "country": "Germany"}
+ERP = {
+    "source_id": "C-1187",
+    "name": "Umbrella Advisory GmbH",
+    "tax_id": "DE136695976",
+    "country": "DE",
+    "updated_at": "2026-01-01T00:00:00Z",
+}
+CRM = {
+    "source_id": "001A0000042",
+    "name": "Umbrella Advisory",
+    "tax_id": "DE 136695976",
+    "country": "Germany",
+}
 PSA = {"source_id": "5531", "name": "UMBRELLA ADVISORY G.m.b.H.", "country": "de"}
 
 
@@ -21,7 +32,9 @@ def umbrella(systems):
 
 @pytest.mark.django_db
 def test_xref_answers_canonical_id_and_every_systems_id(viewer_api, umbrella, systems):
-    response = viewer_api.get("/api/v1/xref/", {"system": "crm", "entity": "customer", "source_id": "001A0000042"})
+    response = viewer_api.get(
+        "/api/v1/xref/", {"system": "crm", "entity": "customer", "source_id": "001A0000042"}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["canonical_id"] == umbrella.canonical_id
@@ -33,14 +46,18 @@ def test_xref_answers_canonical_id_and_every_systems_id(viewer_api, umbrella, sy
 @pytest.mark.django_db
 def test_xref_finds_ids_assigned_by_targets(viewer_api, umbrella, systems):
     ExternalReference.objects.create(golden=umbrella, system=systems["psa"], external_id="9001")
-    response = viewer_api.get("/api/v1/xref/", {"system": "psa", "entity": "customer", "source_id": "9001"})
+    response = viewer_api.get(
+        "/api/v1/xref/", {"system": "psa", "entity": "customer", "source_id": "9001"}
+    )
     assert response.status_code == 200
     assert {"system": "psa", "id": "9001", "role": "target"} in response.json()["system_ids"]
 
 
 @pytest.mark.django_db
 def test_xref_unknown_id_is_404(viewer_api, umbrella):
-    response = viewer_api.get("/api/v1/xref/", {"system": "crm", "entity": "customer", "source_id": "nope"})
+    response = viewer_api.get(
+        "/api/v1/xref/", {"system": "crm", "entity": "customer", "source_id": "nope"}
+    )
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
 
@@ -61,7 +78,12 @@ def test_reverse_xref_of_canonical_id(viewer_api, umbrella):
 
 @pytest.mark.django_db
 def test_merged_id_redirects_explicitly_to_survivor(viewer_api, umbrella, systems, steward):
-    [other] = ingest_records(entity_type="customer", system=systems["crm"], records=[{"source_id": "001B", "name": "Umbrella Adv.", "country": "DE"}], actor=None)
+    [other] = ingest_records(
+        entity_type="customer",
+        system=systems["crm"],
+        records=[{"source_id": "001B", "name": "Umbrella Adv.", "country": "DE"}],
+        actor=None,
+    )
     loser = GoldenRecord.objects.get(canonical_id=other.canonical_id)
     merge_golden_records(survivor=umbrella, merged=[loser], actor=steward)
 
@@ -73,7 +95,9 @@ def test_merged_id_redirects_explicitly_to_survivor(viewer_api, umbrella, system
     assert followed.json()["canonical_id"] == umbrella.canonical_id
     assert loser.canonical_id in followed.json()["merged_ids"]
 
-    xref = viewer_api.get("/api/v1/xref/", {"system": "crm", "entity": "customer", "source_id": "001B"}).json()
+    xref = viewer_api.get(
+        "/api/v1/xref/", {"system": "crm", "entity": "customer", "source_id": "001B"}
+    ).json()
     assert xref["canonical_id"] == umbrella.canonical_id
     assert xref["merged_ids"] == [loser.canonical_id]
     assert viewer_api.get(f"/api/v1/customers/{loser.canonical_id}/xref/").status_code == 301
@@ -94,7 +118,12 @@ def test_unknown_canonical_id_is_404(viewer_api):
 
 @pytest.mark.django_db
 def test_list_filters(viewer_api, umbrella, systems):
-    ingest_records(entity_type="customer", system=systems["crm"], records=[{"source_id": "F1", "name": "Fabrikam SAS", "country": "FR"}], actor=None)
+    ingest_records(
+        entity_type="customer",
+        system=systems["crm"],
+        records=[{"source_id": "F1", "name": "Fabrikam SAS", "country": "FR"}],
+        actor=None,
+    )
 
     def ids(**params):
         response = viewer_api.get("/api/v1/customers/", params)
@@ -119,11 +148,15 @@ def test_list_uses_cursor_pagination(viewer_api, systems):
     first = viewer_api.get("/api/v1/customers/", {"page_size": 2}).json()
     assert len(first["results"]) == 2
     second = viewer_api.get(first["next"]).json()
-    assert {r["canonical_id"] for r in first["results"]}.isdisjoint({r["canonical_id"] for r in second["results"]})
+    assert {r["canonical_id"] for r in first["results"]}.isdisjoint(
+        {r["canonical_id"] for r in second["results"]}
+    )
 
 
 @pytest.mark.django_db
-def test_list_query_count_does_not_grow_with_rows(viewer_api, systems, django_assert_max_num_queries):
+def test_list_query_count_does_not_grow_with_rows(
+    viewer_api, systems, django_assert_max_num_queries
+):
     records = [{"source_id": str(i), "name": f"Company {i}", "country": "NL"} for i in range(20)]
     ingest_records(entity_type="customer", system=systems["crm"], records=records, actor=None)
     with django_assert_max_num_queries(8):

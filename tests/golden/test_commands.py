@@ -61,7 +61,9 @@ def test_bad_rows_are_listed_with_line_numbers_and_written_to_an_errors_file(tmp
     path = tmp_path / "crm.csv"
     path.write_text("source_id,name,country\n001A,Good Ltd,GB\n001B,Bad Ltd,Mordor\n,Nameless,GB\n")
     errors = tmp_path / "errors.csv"
-    out, _ = run("ingest", str(path), "--entity", "customer", "--system", "crm", "--errors", str(errors))
+    out, _ = run(
+        "ingest", str(path), "--entity", "customer", "--system", "crm", "--errors", str(errors)
+    )
     assert "created 1" in out and "rejected 2" in out
     assert "line 3 001B: country" in out
     rows = list(csv.DictReader(errors.open()))
@@ -73,14 +75,27 @@ def test_bad_rows_are_listed_with_line_numbers_and_written_to_an_errors_file(tmp
 def test_ingest_json_lines_reports_broken_lines(tmp_path, systems):
     path = tmp_path / "erp.jsonl"
     path.write_text(
-        json.dumps({"source_id": "C-1", "name": "Vandelay Industries Inc", "country": "US", "tax_id": "04-2103594"}) + "\n"
+        json.dumps(
+            {
+                "source_id": "C-1",
+                "name": "Vandelay Industries Inc",
+                "country": "US",
+                "tax_id": "04-2103594",
+            }
+        )
+        + "\n"
         "{broken\n"
-        + json.dumps({"source_id": "C-2", "name": "Pendant Publishing LLC", "country": "US"}) + "\n"
+        + json.dumps({"source_id": "C-2", "name": "Pendant Publishing LLC", "country": "US"})
+        + "\n"
     )
-    out, _ = run("ingest", str(path), "--entity", "customer", "--system", "erp", "--batch-size", "1")
+    out, _ = run(
+        "ingest", str(path), "--entity", "customer", "--system", "erp", "--batch-size", "1"
+    )
     assert "created 2" in out and "rejected 1" in out
     assert "line 2" in out
-    assert GoldenRecord.objects.get(name="Vandelay Industries Inc").attributes["tax_id"] == "042103594"
+    assert (
+        GoldenRecord.objects.get(name="Vandelay Industries Inc").attributes["tax_id"] == "042103594"
+    )
 
 
 @pytest.mark.django_db

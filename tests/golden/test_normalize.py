@@ -10,6 +10,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from stdnum import vatin
+from stdnum.au import abn as au_abn
+from stdnum.br import cnpj as br_cnpj
+from stdnum.ca import bn as ca_bn
+from stdnum.ch import uid as ch_uid
+from stdnum.fr import siren as fr_siren
+from stdnum.in_ import gstin as in_gstin
+from stdnum.jp import cn as jp_cn
+from stdnum.us import ein as us_ein
 
 from golden.normalize import (
     CompanyName,
@@ -29,7 +37,16 @@ from golden.normalize import (
 )
 
 NAME_KEY = re.compile(r"[a-z0-9]+(?: [a-z0-9]+)*")
-ACCENTS = {"a": "áàâäãå", "e": "éèêë", "i": "íìîï", "o": "óòôöõ", "u": "úùûü", "c": "ç", "n": "ñ", "y": "ýÿ"}
+ACCENTS = {
+    "a": "áàâäãå",
+    "e": "éèêë",
+    "i": "íìîï",
+    "o": "óòôöõ",
+    "u": "úùûü",
+    "c": "ç",
+    "n": "ñ",
+    "y": "ýÿ",
+}
 # Latin letters, digits, punctuation and spaces: what CRM exports actually contain.
 latin_text = st.text(
     alphabet=st.characters(max_codepoint=0x24F, categories=("L", "N", "P", "S", "Zs")), max_size=40
@@ -39,9 +56,7 @@ latin_text = st.text(
 @st.composite
 def accented(draw: st.DrawFn, text: str) -> str:
     """Randomly put accents on the vowels (and c, n, y) of an ASCII string."""
-    return "".join(
-        draw(st.sampled_from(ch + ACCENTS[ch])) if ch in ACCENTS else ch for ch in text
-    )
+    return "".join(draw(st.sampled_from(ch + ACCENTS[ch])) if ch in ACCENTS else ch for ch in text)
 
 
 # ------------------------------------------------------------------------ normalize_text
@@ -68,19 +83,57 @@ def test_normalize_text_is_idempotent_and_clean(value: str) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("DE", "DE"), ("de", "DE"), ("DEU", "DE"), ("276", "DE"), ("Germany", "DE"),
-        ("Deutschland", "DE"), ("  germany ", "DE"), ("España", "ES"), ("Espana", "ES"),
-        ("ESPAÑA", "ES"), ("USA", "US"), ("U.S.A.", "US"), ("United States", "US"),
-        ("United States of America", "US"), ("UK", "GB"), ("Great Britain", "GB"),
-        ("England", "GB"), ("United Kingdom", "GB"), ("Holland", "NL"), ("Nederland", "NL"),
-        ("The Netherlands", "NL"), ("Schweiz", "CH"), ("Suisse", "CH"), ("Svizzera", "CH"),
-        ("Switzerland", "CH"), ("Sverige", "SE"), ("Italia", "IT"), ("Brasil", "BR"),
-        ("Nippon", "JP"), ("Japan", "JP"), ("Österreich", "AT"), ("Osterreich", "AT"),
-        ("België", "BE"), ("Belgique", "BE"), ("Danmark", "DK"), ("Norge", "NO"),
-        ("Suomi", "FI"), ("Polska", "PL"), ("Éire", "IE"), ("Bharat", "IN"), ("India", "IN"),
-        ("South Korea", "KR"), ("Korea, Republic of", "KR"), ("Türkiye", "TR"), ("Turkey", "TR"),
-        ("Viet Nam", "VN"), ("Vietnam", "VN"), ("Czech Republic", "CZ"), ("Russia", "RU"),
-        ("Côte d'Ivoire", "CI"), ("Ivory Coast", "CI"),
+        ("DE", "DE"),
+        ("de", "DE"),
+        ("DEU", "DE"),
+        ("276", "DE"),
+        ("Germany", "DE"),
+        ("Deutschland", "DE"),
+        ("  germany ", "DE"),
+        ("España", "ES"),
+        ("Espana", "ES"),
+        ("ESPAÑA", "ES"),
+        ("USA", "US"),
+        ("U.S.A.", "US"),
+        ("United States", "US"),
+        ("United States of America", "US"),
+        ("UK", "GB"),
+        ("Great Britain", "GB"),
+        ("England", "GB"),
+        ("United Kingdom", "GB"),
+        ("Holland", "NL"),
+        ("Nederland", "NL"),
+        ("The Netherlands", "NL"),
+        ("Schweiz", "CH"),
+        ("Suisse", "CH"),
+        ("Svizzera", "CH"),
+        ("Switzerland", "CH"),
+        ("Sverige", "SE"),
+        ("Italia", "IT"),
+        ("Brasil", "BR"),
+        ("Nippon", "JP"),
+        ("Japan", "JP"),
+        ("Österreich", "AT"),
+        ("Osterreich", "AT"),
+        ("België", "BE"),
+        ("Belgique", "BE"),
+        ("Danmark", "DK"),
+        ("Norge", "NO"),
+        ("Suomi", "FI"),
+        ("Polska", "PL"),
+        ("Éire", "IE"),
+        ("Bharat", "IN"),
+        ("India", "IN"),
+        ("South Korea", "KR"),
+        ("Korea, Republic of", "KR"),
+        ("Türkiye", "TR"),
+        ("Turkey", "TR"),
+        ("Viet Nam", "VN"),
+        ("Vietnam", "VN"),
+        ("Czech Republic", "CZ"),
+        ("Russia", "RU"),
+        ("Côte d'Ivoire", "CI"),
+        ("Ivory Coast", "CI"),
     ],
 )
 def test_normalize_country_accepts_codes_and_names(value: str, expected: str) -> None:
@@ -103,30 +156,90 @@ def test_normalize_country_is_cached() -> None:
 
 # (spelling as typed, expected code): every form the product promises to recognise.
 LEGAL_FORMS = [
-    ("Inc", "INC"), ("Inc.", "INC"), ("INCORPORATED", "INC"), ("Corp.", "CORP"),
-    ("Corporation", "CORP"), ("LLC", "LLC"), ("L.L.C.", "LLC"), ("Limited Liability Company", "LLC"),
-    ("Ltd", "LTD"), ("Ltd.", "LTD"), ("Limited", "LTD"), ("Ltée", "LTD"), ("PLC", "PLC"),
-    ("P.L.C.", "PLC"), ("LLP", "LLP"), ("L.L.P.", "LLP"), ("LP", "LP"), ("L.P.", "LP"),
-    ("ULC", "ULC"), ("GmbH", "GMBH"), ("G.m.b.H.", "GMBH"), ("GmbH & Co. KG", "GMBH_CO_KG"),
-    ("GmbH & Co KG", "GMBH_CO_KG"), ("GmbH u. Co. KG", "GMBH_CO_KG"), ("KG", "KG"), ("AG", "AG"),
-    ("Aktiengesellschaft", "AG"), ("SE", "SE"), ("UG (haftungsbeschränkt)", "UG"),
-    ("S.A.", "SA"), ("SA", "SA"), ("SAS", "SAS"), ("S.A.S.", "SAS"), ("SASU", "SAS"),
-    ("SARL", "SARL"), ("S.à r.l.", "SARL"), ("Sàrl", "SARL"), ("B.V.", "BV"), ("BV", "BV"),
-    ("N.V.", "NV"), ("NV", "NV"), ("S.L.", "SL"), ("SL", "SL"), ("S.L.U.", "SL"),
-    ("S.p.A.", "SPA"), ("SpA", "SPA"), ("S.r.l.", "SRL"), ("Srl", "SRL"), ("Pty Ltd", "PTY_LTD"),
-    ("Pty. Ltd.", "PTY_LTD"), ("Proprietary Limited", "PTY_LTD"), ("K.K.", "KK"), ("KK", "KK"),
-    ("Kabushiki Kaisha", "KK"), ("Co., Ltd.", "CO_LTD"), ("Co. Ltd", "CO_LTD"), ("AB", "AB"),
-    ("AB (publ)", "AB"), ("Ltda", "LTDA"), ("Ltda.", "LTDA"), ("S.A. de C.V.", "SA_DE_CV"),
-    ("SA de CV", "SA_DE_CV"), ("Private Limited", "PVT_LTD"), ("Pvt Ltd", "PVT_LTD"),
-    ("Pvt. Ltd.", "PVT_LTD"), ("Oy", "OY"), ("AS", "AS"), ("A/S", "AS"), ("ApS", "APS"),
-    ("Sp. z o.o.", "SP_Z_OO"), ("s.r.o.", "SRO"), ("Pte. Ltd.", "PTE_LTD"), ("Sdn. Bhd.", "SDN_BHD"),
+    ("Inc", "INC"),
+    ("Inc.", "INC"),
+    ("INCORPORATED", "INC"),
+    ("Corp.", "CORP"),
+    ("Corporation", "CORP"),
+    ("LLC", "LLC"),
+    ("L.L.C.", "LLC"),
+    ("Limited Liability Company", "LLC"),
+    ("Ltd", "LTD"),
+    ("Ltd.", "LTD"),
+    ("Limited", "LTD"),
+    ("Ltée", "LTD"),
+    ("PLC", "PLC"),
+    ("P.L.C.", "PLC"),
+    ("LLP", "LLP"),
+    ("L.L.P.", "LLP"),
+    ("LP", "LP"),
+    ("L.P.", "LP"),
+    ("ULC", "ULC"),
+    ("GmbH", "GMBH"),
+    ("G.m.b.H.", "GMBH"),
+    ("GmbH & Co. KG", "GMBH_CO_KG"),
+    ("GmbH & Co KG", "GMBH_CO_KG"),
+    ("GmbH u. Co. KG", "GMBH_CO_KG"),
+    ("KG", "KG"),
+    ("AG", "AG"),
+    ("Aktiengesellschaft", "AG"),
+    ("SE", "SE"),
+    ("UG (haftungsbeschränkt)", "UG"),
+    ("S.A.", "SA"),
+    ("SA", "SA"),
+    ("SAS", "SAS"),
+    ("S.A.S.", "SAS"),
+    ("SASU", "SAS"),
+    ("SARL", "SARL"),
+    ("S.à r.l.", "SARL"),
+    ("Sàrl", "SARL"),
+    ("B.V.", "BV"),
+    ("BV", "BV"),
+    ("N.V.", "NV"),
+    ("NV", "NV"),
+    ("S.L.", "SL"),
+    ("SL", "SL"),
+    ("S.L.U.", "SL"),
+    ("S.p.A.", "SPA"),
+    ("SpA", "SPA"),
+    ("S.r.l.", "SRL"),
+    ("Srl", "SRL"),
+    ("Pty Ltd", "PTY_LTD"),
+    ("Pty. Ltd.", "PTY_LTD"),
+    ("Proprietary Limited", "PTY_LTD"),
+    ("K.K.", "KK"),
+    ("KK", "KK"),
+    ("Kabushiki Kaisha", "KK"),
+    ("Co., Ltd.", "CO_LTD"),
+    ("Co. Ltd", "CO_LTD"),
+    ("AB", "AB"),
+    ("AB (publ)", "AB"),
+    ("Ltda", "LTDA"),
+    ("Ltda.", "LTDA"),
+    ("S.A. de C.V.", "SA_DE_CV"),
+    ("SA de CV", "SA_DE_CV"),
+    ("Private Limited", "PVT_LTD"),
+    ("Pvt Ltd", "PVT_LTD"),
+    ("Pvt. Ltd.", "PVT_LTD"),
+    ("Oy", "OY"),
+    ("AS", "AS"),
+    ("A/S", "AS"),
+    ("ApS", "APS"),
+    ("Sp. z o.o.", "SP_Z_OO"),
+    ("s.r.o.", "SRO"),
+    ("Pte. Ltd.", "PTE_LTD"),
+    ("Sdn. Bhd.", "SDN_BHD"),
 ]
 
 
 @pytest.mark.parametrize(("form", "code"), LEGAL_FORMS)
 def test_legal_form_is_split_from_the_name(form: str, code: str) -> None:
-    assert normalize_company_name(f"Zorvex Consulting {form}") == CompanyName("zorvex consulting", code)
-    assert normalize_company_name(f"Zorvex Consulting, {form}") == CompanyName("zorvex consulting", code)
+    assert normalize_company_name(f"Zorvex Consulting {form}") == CompanyName(
+        "zorvex consulting", code
+    )
+    assert normalize_company_name(f"Zorvex Consulting, {form}") == CompanyName(
+        "zorvex consulting", code
+    )
 
 
 @pytest.mark.parametrize(
@@ -134,19 +247,35 @@ def test_legal_form_is_split_from_the_name(form: str, code: str) -> None:
     [
         ("Acme, Inc.", None, CompanyName("acme", "INC")),
         ("ACME INCORPORATED", None, CompanyName("acme", "INC")),
-        ("The Acme Intl Mfg Co.", None, CompanyName("acme international manufacturing company", None)),
+        (
+            "The Acme Intl Mfg Co.",
+            None,
+            CompanyName("acme international manufacturing company", None),
+        ),
         ("Müller GmbH & Co. KG", None, CompanyName("muller", "GMBH_CO_KG")),
         ("Nestlé S.A.", "CH", CompanyName("nestle", "SA")),
         ("Société Générale S.A.", None, CompanyName("societe generale", "SA")),
         ("Banco Santander, S.A.", "ES", CompanyName("banco santander", "SA")),
         ("Qantas Airways Pty. Ltd.", "AU", CompanyName("qantas airways", "PTY_LTD")),
-        ("Tata Consultancy Services Pvt. Ltd.", "IN", CompanyName("tata consultancy services", "PVT_LTD")),
+        (
+            "Tata Consultancy Services Pvt. Ltd.",
+            "IN",
+            CompanyName("tata consultancy services", "PVT_LTD"),
+        ),
         ("Cemex, S.A.B. de C.V.", "MX", CompanyName("cemex", "SA_DE_CV")),
         ("Goldman Sachs & Co. LLC", "US", CompanyName("goldman sachs and company", "LLC")),
         ("J.P. Morgan Chase & Co.", None, CompanyName("jp morgan chase and company", None)),
         ("McDonald's Corp", None, CompanyName("mcdonalds", "CORP")),
-        ("Smith Bros. Assoc. Mgmt Svcs", None, CompanyName("smith brothers associates management services", None)),
-        ("Natl Tech Grp Sys Svc", None, CompanyName("national technology group systems services", None)),
+        (
+            "Smith Bros. Assoc. Mgmt Svcs",
+            None,
+            CompanyName("smith brothers associates management services", None),
+        ),
+        (
+            "Natl Tech Grp Sys Svc",
+            None,
+            CompanyName("national technology group systems services", None),
+        ),
         ("Boeing Company, The", None, CompanyName("boeing company", None)),
         ("Søren Ærø ApS", "DK", CompanyName("soren aero", "APS")),
         ("Acme Ltd Inc", None, CompanyName("acme", "INC")),  # outermost form wins, none leak
@@ -160,8 +289,12 @@ def test_company_name_examples(value: str, country: str | None, expected: Compan
 
 
 def test_japanese_forms_depend_on_country() -> None:
-    assert normalize_company_name("Toyota Motor Co., Ltd.", "JP") == CompanyName("toyota motor", "KK")
-    assert normalize_company_name("Toyota Motor Co., Ltd.", "Japan") == CompanyName("toyota motor", "KK")
+    assert normalize_company_name("Toyota Motor Co., Ltd.", "JP") == CompanyName(
+        "toyota motor", "KK"
+    )
+    assert normalize_company_name("Toyota Motor Co., Ltd.", "Japan") == CompanyName(
+        "toyota motor", "KK"
+    )
     assert normalize_company_name("Toyota Motor Co., Ltd.") == CompanyName("toyota motor", "CO_LTD")
     assert normalize_company_name("Kabushiki Kaisha Toshiba") == CompanyName("toshiba", "KK")
     assert normalize_company_name("KK Sony", "JP") == CompanyName("sony", "KK")
@@ -170,8 +303,12 @@ def test_japanese_forms_depend_on_country() -> None:
 
 
 def test_singapore_private_limited_is_pte_ltd() -> None:
-    assert normalize_company_name("Grab Holdings Private Limited", "SG") == CompanyName("grab holdings", "PTE_LTD")
-    assert normalize_company_name("Grab Holdings Private Limited", "IN") == CompanyName("grab holdings", "PVT_LTD")
+    assert normalize_company_name("Grab Holdings Private Limited", "SG") == CompanyName(
+        "grab holdings", "PTE_LTD"
+    )
+    assert normalize_company_name("Grab Holdings Private Limited", "IN") == CompanyName(
+        "grab holdings", "PVT_LTD"
+    )
 
 
 def test_two_legal_forms_of_one_brand_stay_distinguishable() -> None:
@@ -211,8 +348,11 @@ def test_company_name_ignores_case_and_surrounding_whitespace(value: str) -> Non
     assert normalize_company_name(f" \t{value}\n ") == expected
 
 
-@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz .,&-", max_size=30).flatmap(
-    lambda plain: st.tuples(st.just(plain), accented(plain))))
+@given(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz .,&-", max_size=30).flatmap(
+        lambda plain: st.tuples(st.just(plain), accented(plain))
+    )
+)
 def test_company_name_ignores_accents(pair: tuple[str, str]) -> None:
     plain, with_accents = pair
     assert normalize_company_name(with_accents) == normalize_company_name(plain)
@@ -220,8 +360,11 @@ def test_company_name_ignores_accents(pair: tuple[str, str]) -> None:
 
 # Brand words built from syllables that can never spell a legal form or an abbreviation.
 brand = st.lists(
-    st.lists(st.sampled_from(["zor", "vex", "qui", "lam", "bri", "tok", "nef", "dru"]), min_size=1, max_size=3)
-    .map("".join),
+    st.lists(
+        st.sampled_from(["zor", "vex", "qui", "lam", "bri", "tok", "nef", "dru"]),
+        min_size=1,
+        max_size=3,
+    ).map("".join),
     min_size=1,
     max_size=3,
 ).map(" ".join)
@@ -279,11 +422,32 @@ def test_valid_tax_ids(raw: str, country: str | None, value: str, kind: str, cc:
     assert normalize_tax_id(raw, country) == TaxId(value, kind, cc, True)
 
 
-def test_vat_examples_are_really_valid_according_to_stdnum() -> None:
+# stdnum validators for the non-VAT kinds above, used as an independent oracle.
+STDNUM_BY_KIND = {
+    "ein": us_ein,
+    "abn": au_abn,
+    "gst": in_gstin,
+    "cnpj": br_cnpj,
+    "corporate_number": jp_cn,
+    "bn": ca_bn,
+    "siren": fr_siren,
+    "uid": ch_uid,
+}
+
+
+def test_tax_id_examples_are_really_valid_according_to_stdnum() -> None:
     # Guards the table above: a typo there must not turn these tests into fiction.
-    for _raw, _country, value, kind, _cc in VALID_TAX_IDS:
-        if kind == "vat" and not value.startswith("CHE"):
-            assert vatin.is_valid(value), value
+    for raw, _country, value, kind, _cc in VALID_TAX_IDS:
+        if kind == "vat":
+            assert vatin.is_valid(value + "MWST" if value.startswith("CHE") else value), raw
+        else:
+            assert STDNUM_BY_KIND[kind].is_valid(value), raw
+
+
+def test_prefix_letters_that_belong_to_the_number() -> None:
+    # An Indian PAN may begin with "IN"; it must not be cut off as a country prefix.
+    assert normalize_tax_id("INAPC1234K", "IN") == TaxId("INAPC1234K", "pan", "IN", True)
+    assert normalize_tax_id("INAPC1234K") == TaxId("INAPC1234K", "pan", "IN", True)
 
 
 def test_foreign_vat_prefix_outranks_record_country() -> None:
@@ -300,11 +464,15 @@ def test_foreign_vat_prefix_outranks_record_country() -> None:
         ("GB980780685", "GB", TaxId("GB980780685", "vat", "GB", False)),
     ],
 )
-def test_checksum_failures_are_reported_not_dropped(raw: str, country: str | None, expected: TaxId) -> None:
+def test_checksum_failures_are_reported_not_dropped(
+    raw: str, country: str | None, expected: TaxId
+) -> None:
     assert normalize_tax_id(raw, country) == expected
 
 
-@pytest.mark.parametrize(("raw", "country"), [("ACME", "DE"), ("not a number", None), ("12345", None)])
+@pytest.mark.parametrize(
+    ("raw", "country"), [("ACME", "DE"), ("not a number", None), ("12345", None)]
+)
 def test_garbage_tax_id_is_invalid(raw: str, country: str | None) -> None:
     result = normalize_tax_id(raw, country)
     assert result is not None and not result.valid
@@ -318,7 +486,9 @@ def test_blank_tax_id_is_none(raw: str | None) -> None:
 @settings(deadline=None)  # first use of a country imports its stdnum module
 @given(
     st.sampled_from(VALID_TAX_IDS),
-    st.lists(st.tuples(st.integers(min_value=0, max_value=30), st.sampled_from(" .-/")), max_size=6),
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=30), st.sampled_from(" .-/")), max_size=6
+    ),
     st.booleans(),
 )
 def test_tax_id_ignores_separators_and_case(
@@ -329,7 +499,9 @@ def test_tax_id_ignores_separators_and_case(
     for position, separator in inserts:
         position %= len(mangled) + 1
         mangled = mangled[:position] + separator + mangled[position:]
-    assert normalize_tax_id(mangled.lower() if lower else mangled, country) == TaxId(value, kind, cc, True)
+    assert normalize_tax_id(mangled.lower() if lower else mangled, country) == TaxId(
+        value, kind, cc, True
+    )
 
 
 # ------------------------------------------------------------------ registration numbers
@@ -369,7 +541,12 @@ def test_registration_numbers(raw: str, country: str | None, expected: str | Non
         ("030 1234567", "Deutschland", "+49301234567"),
         ("0049 30 1234567", None, "+49301234567"),
         ("01 42 68 53 00", "FR", "+33142685300"),
-        ("+33 1 42 68 53 00", "US", "+33142685300"),  # explicit country code beats the region
+        ("+33 1 42 68 53 00", "US", "+33142685300"),
+        (
+            "06 6982 1234",
+            "IT",
+            "+390669821234",
+        ),  # Italian numbers keep their leading zero  # explicit country code beats the region
     ],
 )
 def test_phone_to_e164(raw: str, country: str | None, expected: str) -> None:
@@ -378,8 +555,14 @@ def test_phone_to_e164(raw: str, country: str | None, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "country"),
-    [(None, "US"), ("", "US"), ("call me", "US"), ("12", "DE"), ("617-253-1000", None),
-     ("253-1000", "US")],  # no area code: cannot be placed in E.164
+    [
+        (None, "US"),
+        ("", "US"),
+        ("call me", "US"),
+        ("12", "DE"),
+        ("617-253-1000", None),
+        ("253-1000", "US"),
+    ],  # no area code: cannot be placed in E.164
 )
 def test_unusable_phone_is_none(raw: str | None, country: str | None) -> None:
     assert normalize_phone(raw, country) is None
@@ -391,7 +574,9 @@ def test_unusable_phone_is_none(raw: str | None, country: str | None) -> None:
     st.sampled_from(["", " ", "-", "."]),
     st.sampled_from(["US", "GB", "DE", "FR", "NL", "CH", "JP", "AU", "IN", "BR"]),
 )
-def test_phone_e164_is_a_fixed_point(prefix: str, digits: str, separator: str, country: str) -> None:
+def test_phone_e164_is_a_fixed_point(
+    prefix: str, digits: str, separator: str, country: str
+) -> None:
     raw = prefix + separator.join([digits[:3], digits[3:]])
     result = normalize_phone(raw, country)
     assume(result is not None)
@@ -444,21 +629,55 @@ def test_normalize_domain_needs_no_network(monkeypatch: pytest.MonkeyPatch) -> N
 
 @pytest.mark.parametrize(
     "domain",
-    ["gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "hotmail.co.uk", "hotmail.fr",
-     "live.com", "yahoo.com", "yahoo.co.jp", "mail.yahoo.com", "icloud.com", "me.com", "aol.com",
-     "gmx.de", "gmx.net", "web.de", "t-online.de", "orange.fr", "free.fr", "laposte.net",
-     "libero.it", "mail.ru", "yandex.ru", "qq.com", "163.com", "protonmail.com", "proton.me",
-     "zoho.com", "GMAIL.COM"],
+    [
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "hotmail.fr",
+        "live.com",
+        "yahoo.com",
+        "yahoo.co.jp",
+        "mail.yahoo.com",
+        "icloud.com",
+        "me.com",
+        "aol.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "t-online.de",
+        "orange.fr",
+        "free.fr",
+        "laposte.net",
+        "libero.it",
+        "mail.ru",
+        "yandex.ru",
+        "qq.com",
+        "163.com",
+        "protonmail.com",
+        "proton.me",
+        "zoho.com",
+        "GMAIL.COM",
+    ],
 )
 def test_free_mail_domains(domain: str) -> None:
     assert is_free_mail_domain(domain)
     assert evidence_domain(f"someone@{domain}") is None
 
 
-@pytest.mark.parametrize("domain", ["acme.com", "orange.com", "web.com", "mail.acme.com", "yahoo-partners.com"])
+@pytest.mark.parametrize(
+    "domain", ["acme.com", "orange.com", "web.com", "mail.acme.com", "yahoo-partners.com"]
+)
 def test_company_domains_are_evidence(domain: str) -> None:
     assert not is_free_mail_domain(domain)
     assert evidence_domain(f"https://{domain}/contact") == normalize_domain(domain)
+
+
+def test_social_profile_urls_are_not_evidence() -> None:
+    # A LinkedIn page in the website field would otherwise "match" every such record.
+    assert normalize_domain("https://www.linkedin.com/company/acme") == "linkedin.com"
+    assert evidence_domain("https://www.linkedin.com/company/acme") is None
 
 
 # --------------------------------------------------------------------------------- e-mail

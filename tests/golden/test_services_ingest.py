@@ -34,7 +34,9 @@ ACME_CRM = {
 
 
 def ingest(systems, system, *records, entity="customer", actor=None):
-    return ingest_records(entity_type=entity, system=systems[system], records=list(records), actor=actor)
+    return ingest_records(
+        entity_type=entity, system=systems[system], records=list(records), actor=actor
+    )
 
 
 @pytest.mark.django_db
@@ -63,7 +65,9 @@ def test_resending_same_payload_is_unchanged(systems):
 @pytest.mark.django_db
 def test_changed_payload_updates_golden_and_bumps_version(systems):
     ingest(systems, "erp", ACME_ERP)
-    [result] = ingest(systems, "erp", {**ACME_ERP, "city": "Hamburg", "updated_at": "2026-03-01T00:00:00Z"})
+    [result] = ingest(
+        systems, "erp", {**ACME_ERP, "city": "Hamburg", "updated_at": "2026-03-01T00:00:00Z"}
+    )
     assert result.action == Action.UPDATED
     golden = GoldenRecord.objects.get()
     assert golden.attributes["city"] == "Hamburg"
@@ -74,7 +78,9 @@ def test_changed_payload_updates_golden_and_bumps_version(systems):
 @pytest.mark.django_db
 def test_older_version_of_a_record_is_ignored(systems):
     ingest(systems, "erp", ACME_ERP)
-    [result] = ingest(systems, "erp", {**ACME_ERP, "city": "Munich", "updated_at": "2025-12-01T00:00:00Z"})
+    [result] = ingest(
+        systems, "erp", {**ACME_ERP, "city": "Munich", "updated_at": "2025-12-01T00:00:00Z"}
+    )
     assert result.action == Action.UNCHANGED
     assert "updated_at" in result.warnings
     assert GoldenRecord.objects.get().attributes["city"] == "Berlin"
@@ -109,7 +115,12 @@ def test_survivorship_takes_financial_fields_from_erp_and_context_from_crm(syste
 @pytest.mark.django_db
 def test_address_survives_as_one_group(systems):
     # CRM has the whole address, ERP only a postal code: the address must not mix them.
-    crm = {**ACME_CRM, "address_line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117"}
+    crm = {
+        **ACME_CRM,
+        "address_line1": "Unter den Linden 1",
+        "city": "Berlin",
+        "postal_code": "10117",
+    }
     erp = {**ACME_ERP, "address_line1": "", "city": "", "postal_code": "20095"}
     ingest(systems, "crm", crm)
     ingest(systems, "erp", erp)
@@ -122,8 +133,14 @@ def test_address_survives_as_one_group(systems):
 
 @pytest.mark.django_db
 def test_same_name_legal_form_and_country_links_without_ids(systems):
-    [a] = ingest(systems, "crm", {"source_id": "001X", "name": "Blue Harbor Partners LLC", "country": "US"})
-    [b] = ingest(systems, "psa", {"source_id": "77", "name": "BLUE HARBOR PARTNERS, L.L.C.", "country": "USA"})
+    [a] = ingest(
+        systems, "crm", {"source_id": "001X", "name": "Blue Harbor Partners LLC", "country": "US"}
+    )
+    [b] = ingest(
+        systems,
+        "psa",
+        {"source_id": "77", "name": "BLUE HARBOR PARTNERS, L.L.C.", "country": "USA"},
+    )
     assert b.action == Action.LINKED
     assert a.canonical_id == b.canonical_id
 
@@ -141,7 +158,9 @@ def test_same_name_in_other_country_or_legal_form_is_a_new_golden_record(systems
 @pytest.mark.django_db
 def test_same_name_but_different_valid_tax_ids_goes_to_review(systems):
     [first] = ingest(systems, "erp", ACME_ERP)
-    [other] = ingest(systems, "crm", {**ACME_CRM, "name": "ACME Consulting GmbH", "tax_id": "DE129273398"})
+    [other] = ingest(
+        systems, "crm", {**ACME_CRM, "name": "ACME Consulting GmbH", "tax_id": "DE129273398"}
+    )
     assert other.action == Action.QUEUED_FOR_REVIEW
     assert other.canonical_id != first.canonical_id
     assert other.review_with == [first.canonical_id]
@@ -153,7 +172,11 @@ def test_same_name_but_different_valid_tax_ids_goes_to_review(systems):
 @pytest.mark.django_db
 def test_invalid_tax_id_is_kept_with_a_warning_and_not_used_to_link(systems):
     ingest(systems, "erp", ACME_ERP)
-    [result] = ingest(systems, "crm", {"source_id": "001Q", "name": "Other GmbH", "country": "DE", "tax_id": "DE136695977"})
+    [result] = ingest(
+        systems,
+        "crm",
+        {"source_id": "001Q", "name": "Other GmbH", "country": "DE", "tax_id": "DE136695977"},
+    )
     assert result.action == Action.CREATED
     assert "tax_id" in result.warnings
     assert SourceRecord.objects.get(source_id="001Q").cleaned["tax_id"] == "DE136695977"
@@ -175,7 +198,9 @@ def test_invalid_tax_id_is_kept_with_a_warning_and_not_used_to_link(systems):
         ({"source_id": "1", "name": "X" * 300}, "name"),
     ],
 )
-def test_bad_record_is_rejected_with_field_error_and_kept_for_the_exception_queue(systems, record, field):
+def test_bad_record_is_rejected_with_field_error_and_kept_for_the_exception_queue(
+    systems, record, field
+):
     [result] = ingest(systems, "crm", record)
     assert result.action == Action.REJECTED
     assert field in result.errors
@@ -188,7 +213,14 @@ def test_bad_record_is_rejected_with_field_error_and_kept_for_the_exception_queu
 
 @pytest.mark.django_db
 def test_batch_with_bad_records_stores_the_good_ones(systems):
-    results = ingest(systems, "crm", ACME_CRM, {"source_id": "bad"}, "not an object", {"source_id": "ok", "name": "Fine Co"})
+    results = ingest(
+        systems,
+        "crm",
+        ACME_CRM,
+        {"source_id": "bad"},
+        "not an object",
+        {"source_id": "ok", "name": "Fine Co"},
+    )
     assert [r.action for r in results] == ["created", "rejected", "rejected", "created"]
     assert results[2].errors == {"non_field_errors": ["Each record must be a JSON object."]}
     assert sorted(SourceRecord.objects.values_list("source_id", flat=True)) == ["001A000001", "ok"]
@@ -215,11 +247,17 @@ def test_history_records_who_and_correlation_id(systems, crm_integration):
 
 @pytest.mark.django_db
 def test_parent_reference_resolves_when_the_parent_arrives_later(systems):
-    [child] = ingest(systems, "crm", {"source_id": "C2", "name": "Acme UK Ltd", "country": "GB", "parent_source_id": "C1"})
+    [child] = ingest(
+        systems,
+        "crm",
+        {"source_id": "C2", "name": "Acme UK Ltd", "country": "GB", "parent_source_id": "C1"},
+    )
     golden = GoldenRecord.objects.get(canonical_id=child.canonical_id)
     assert golden.attributes["parent_customer"] is None
     assert golden.lineage["parent_customer"]["unresolved"] is True
-    [parent] = ingest(systems, "crm", {"source_id": "C1", "name": "Acme Holdings PLC", "country": "GB"})
+    [parent] = ingest(
+        systems, "crm", {"source_id": "C1", "name": "Acme Holdings PLC", "country": "GB"}
+    )
     golden.refresh_from_db()
     assert golden.attributes["parent_customer"] == parent.canonical_id
 
@@ -227,12 +265,31 @@ def test_parent_reference_resolves_when_the_parent_arrives_later(systems):
 @pytest.mark.django_db
 def test_project_references_customer_and_billing_entity(systems):
     [customer] = ingest(systems, "erp", ACME_ERP)
-    [entity] = ingest(systems, "erp", {"source_id": "SUB-1", "name": "Northwind Consulting GmbH", "country": "DE", "base_currency": "EUR"}, entity="legal_entity")
+    [entity] = ingest(
+        systems,
+        "erp",
+        {
+            "source_id": "SUB-1",
+            "name": "Northwind Consulting GmbH",
+            "country": "DE",
+            "base_currency": "EUR",
+        },
+        entity="legal_entity",
+    )
     [project] = ingest(
-        systems, "erp",
-        {"source_id": "P-1", "code": "PRJ-2026-001", "name": "ERP rollout", "customer_source_id": "C-1187",
-         "billing_legal_entity_source_id": "SUB-1", "billing_method": "T&M", "currency": "EUR",
-         "start_date": "2026-01-01", "end_date": "2026-06-30"},
+        systems,
+        "erp",
+        {
+            "source_id": "P-1",
+            "code": "PRJ-2026-001",
+            "name": "ERP rollout",
+            "customer_source_id": "C-1187",
+            "billing_legal_entity_source_id": "SUB-1",
+            "billing_method": "T&M",
+            "currency": "EUR",
+            "start_date": "2026-01-01",
+            "end_date": "2026-06-30",
+        },
         entity="project",
     )
     golden = GoldenRecord.objects.get(canonical_id=project.canonical_id)
@@ -244,7 +301,12 @@ def test_project_references_customer_and_billing_entity(systems):
 
 @pytest.mark.django_db
 def test_project_with_end_before_start_is_rejected(systems):
-    [result] = ingest(systems, "psa", {"source_id": "1", "name": "P", "start_date": "2026-05-01", "end_date": "2026-01-01"}, entity="project")
+    [result] = ingest(
+        systems,
+        "psa",
+        {"source_id": "1", "name": "P", "start_date": "2026-05-01", "end_date": "2026-01-01"},
+        entity="project",
+    )
     assert result.action == Action.REJECTED
     assert "end_date" in result.errors
 

@@ -10,7 +10,11 @@ from hypothesis import strategies as st
 from golden.entities import CUSTOMER
 from golden.survivorship import Contribution, resolve
 
-RULES = {"*": ["crm", "erp", "psa"], "name": ["erp", "crm", "psa"], "address": ["erp", "crm", "psa"]}
+RULES = {
+    "*": ["crm", "erp", "psa"],
+    "name": ["erp", "crm", "psa"],
+    "address": ["erp", "crm", "psa"],
+}
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -75,7 +79,11 @@ contributions = st.lists(
     st.tuples(systems, values, st.one_of(st.none(), st.integers(0, 5)), st.integers(0, 5)),
     min_size=1,
     max_size=6,
-).map(lambda items: [contribution(i + 1, s, v, u, l) for i, (s, v, u, l) in enumerate(items)])
+).map(
+    lambda items: [
+        contribution(i + 1, s, v, u, loaded) for i, (s, v, u, loaded) in enumerate(items)
+    ]
+)
 
 
 @given(contributions, st.randoms())

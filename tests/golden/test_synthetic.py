@@ -185,6 +185,22 @@ def test_hard_negative_families(by_key):
     assert {f.split("-")[0] for f in families} == set(FAMILY_KINDS)
 
 
+def test_unrelated_companies_never_share_a_name_or_domain(customers):
+    # Look-alikes must come only from labelled families, otherwise the ground truth lies.
+    keys_by: dict[tuple[str, str], set[str]] = defaultdict(set)
+    family = {r.entity_key: r.family for r in customers}
+    for r in customers:
+        if r.system == "erp":
+            keys_by[("name", r.data["name"].upper())].add(r.entity_key)
+        if r.data["website"]:
+            domain = re.sub(r"^(https?://)?(www\.)?", "", r.data["website"]).rstrip("/")
+            keys_by[("domain", domain)].add(r.entity_key)
+    shared = [keys for keys in keys_by.values() if len(keys) > 1]
+    assert shared  # sister companies do share a domain ...
+    for keys in shared:  # ... but only inside one family
+        assert len({family[k] for k in keys}) == 1 and family[next(iter(keys))] is not None
+
+
 def test_group_children_point_at_parent_in_same_system(customers):
     by_sys_id = {(r.system, r.data["source_id"]): r for r in customers}
     linked = 0

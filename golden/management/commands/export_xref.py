@@ -27,7 +27,11 @@ class Command(BaseCommand):
             .order_by("golden__canonical_id", "system__code", "source_id")
             .values_list("golden__canonical_id", "system__code", "source_id")
         )
-        out = sys.stdout if opts["file"] == "-" else Path(opts["file"]).open("w", newline="", encoding="utf-8")
+        out = (
+            sys.stdout
+            if opts["file"] == "-"
+            else Path(opts["file"]).open("w", newline="", encoding="utf-8")
+        )
         try:
             writer = csv.writer(out)
             writer.writerow(["golden_id", "system", "source_id"])

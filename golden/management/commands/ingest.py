@@ -37,7 +37,10 @@ def read_rows(path: Path, fmt: str) -> Iterator[tuple[int, Any]]:
                     try:
                         yield number, json.loads(line)
                     except json.JSONDecodeError as exc:
-                        yield number, ValueError(f"Not valid JSON: {exc.msg} at column {exc.colno}.")
+                        yield (
+                            number,
+                            ValueError(f"Not valid JSON: {exc.msg} at column {exc.colno}."),
+                        )
 
 
 def csv_columns(path: Path) -> list[str]:
@@ -52,15 +55,21 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument("--entity", required=True, choices=sorted(ENTITIES))
         parser.add_argument("--system", required=True, help="Source system code, e.g. crm")
-        parser.add_argument("--format", choices=["csv", "jsonl"], help="Default: from the file extension")
+        parser.add_argument(
+            "--format", choices=["csv", "jsonl"], help="Default: from the file extension"
+        )
         parser.add_argument("--batch-size", type=int, default=500)
-        parser.add_argument("--errors", type=Path, help="Write rejected rows with their errors to this CSV")
+        parser.add_argument(
+            "--errors", type=Path, help="Write rejected rows with their errors to this CSV"
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         path: Path = opts["file"]
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
-        fmt = opts["format"] or ("jsonl" if path.suffix.lower() in {".jsonl", ".ndjson", ".json"} else "csv")
+        fmt = opts["format"] or (
+            "jsonl" if path.suffix.lower() in {".jsonl", ".ndjson", ".json"} else "csv"
+        )
         spec = entity_spec(opts["entity"])
         system = SourceSystem.objects.filter(code=opts["system"]).first()
         if system is None:
@@ -74,7 +83,10 @@ class Command(BaseCommand):
         counts: Counter[str] = Counter()
         rejected: list[tuple[int, str, dict[str, list[str]]]] = []
         rows = read_rows(path, fmt)
-        with correlation_scope() as correlation, tqdm(total=total, unit="rows", disable=None) as bar:
+        with (
+            correlation_scope() as correlation,
+            tqdm(total=total, unit="rows", disable=None) as bar,
+        ):
             while batch := list(islice(rows, opts["batch_size"])):
                 counts.update(self._ingest_batch(spec.entity_type, system, batch, path, rejected))
                 bar.update(len(batch))
@@ -83,7 +95,9 @@ class Command(BaseCommand):
     def _check_columns(self, path: Path, fields: tuple[str, ...]) -> None:
         columns = csv_columns(path)
         if SOURCE_ID_FIELD not in columns:
-            raise CommandError(f"{path} has no {SOURCE_ID_FIELD} column; columns: {', '.join(columns)}")
+            raise CommandError(
+                f"{path} has no {SOURCE_ID_FIELD} column; columns: {', '.join(columns)}"
+            )
         unknown = [c for c in columns if c not in {SOURCE_ID_FIELD, UPDATED_AT_FIELD, *fields}]
         if unknown:
             self.stderr.write(
@@ -102,7 +116,10 @@ class Command(BaseCommand):
             else:
                 good.append((line, record))
         results = ingest_records(
-            entity_type=entity_type, system=system, records=[r for _, r in good], actor=None,
+            entity_type=entity_type,
+            system=system,
+            records=[r for _, r in good],
+            actor=None,
             reason=f"cli ingest {path.name}",
         )
         for (line, _), result in zip(good, results, strict=True):
@@ -116,7 +133,9 @@ class Command(BaseCommand):
         self.stdout.write(f"{sum(counts.values())} rows: {summary} (correlation ID {correlation})")
         for line, source_id, errors in rejected[:20]:
             detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
-            self.stdout.write(self.style.ERROR(f"  line {line} {source_id or '(no source_id)'}: {detail}"))
+            self.stdout.write(
+                self.style.ERROR(f"  line {line} {source_id or '(no source_id)'}: {detail}")
+            )
         if len(rejected) > 20:
             self.stdout.write(f"  … and {len(rejected) - 20} more rejected rows")
         if errors_path and rejected:

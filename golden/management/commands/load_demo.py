@@ -24,6 +24,7 @@ DEMO_PASSWORD = "demo-steward-2026"
 
 def demo_users() -> dict[str, Any]:
     """Create (or reuse) the demo logins and integration tokens."""
+
     def user(name: str, role: str | None, **extra: Any) -> User:
         account, created = User.objects.get_or_create(username=name, defaults=extra)
         if created:
@@ -67,7 +68,9 @@ class Command(BaseCommand):
         legal_entities = synthetic.generate_legal_entities(seed=seed)
         customers = list(synthetic.generate_customers(opts["companies"], seed=seed))
         services = synthetic.generate_service_codes(seed=seed)
-        projects = synthetic.generate_projects(customers, legal_entities, opts["projects"], seed=seed)
+        projects = synthetic.generate_projects(
+            customers, legal_entities, opts["projects"], seed=seed
+        )
         counts: Counter[str] = Counter()
         with correlation_scope():
             for records in (legal_entities, customers, services, projects):
@@ -79,14 +82,21 @@ class Command(BaseCommand):
                     actor = User.objects.get(username=f"{system_code}-integration")
                     for start in range(0, len(batch), 500):
                         results = ingest_records(
-                            entity_type=entity, system=system, records=batch[start : start + 500],
-                            actor=actor, reason="demo data",
+                            entity_type=entity,
+                            system=system,
+                            records=batch[start : start + 500],
+                            actor=actor,
+                            reason="demo data",
                         )
                         counts.update(f"{entity}:{r.action}" for r in results)
         for key in sorted(counts):
             self.stdout.write(f"  {key:36} {counts[key]:6}")
-        golden = Counter(GoldenRecord.objects.filter(status="active").values_list("entity_type", flat=True))
-        self.stdout.write("Golden records: " + ", ".join(f"{k} {v}" for k, v in sorted(golden.items())))
+        golden = Counter(
+            GoldenRecord.objects.filter(status="active").values_list("entity_type", flat=True)
+        )
+        self.stdout.write(
+            "Golden records: " + ", ".join(f"{k} {v}" for k, v in sorted(golden.items()))
+        )
         self.stdout.write("")
         self.stdout.write(f"Logins (password {DEMO_PASSWORD}): admin, steward, viewer")
         for name, key in users["tokens"].items():
