@@ -33,27 +33,28 @@ _TRANSLITERATE = str.maketrans(
 
 # Native, colloquial and former names pycountry does not carry (accents are folded anyway).
 _COUNTRY_ALIASES: dict[str, tuple[str, ...]] = {
-    "AE": ("UAE", "Emirates"), "AT": ("Österreich", "Oesterreich", "Autriche"),
-    "BE": ("België", "Belgique", "Belgien"), "BR": ("Brasil",), "CD": ("DR Congo", "DRC"),
-    "CH": ("Schweiz", "Suisse", "Svizzera", "Svizra", "Helvetia"), "CI": ("Ivory Coast",),
+    "AE": ("UAE", "Emirates"), "AT": ("Österreich", "Oesterreich", "Autriche", "Republik Österreich"),
+    "BE": ("België", "Belgique", "Belgien"), "BR": ("Brasil", "República Federativa do Brasil"), "CD": ("DR Congo", "DRC"),
+    "CH": ("Schweiz", "Suisse", "Svizzera", "Svizra", "Helvetia", "Confoederatio Helvetica", "Schweizerische Eidgenossenschaft"), "CI": ("Ivory Coast",),
     "CN": ("PRC", "Zhongguo", "Mainland China"), "CV": ("Cape Verde",),
-    "CZ": ("Česko", "Česká republika"), "DE": ("Deutschland", "Allemagne", "Alemania", "Germania"),
-    "DK": ("Danmark", "Dänemark"), "EE": ("Eesti",), "ES": ("España", "Espagne", "Spanien"),
-    "FI": ("Suomi",), "FR": ("Frankreich", "Francia"),
+    "CZ": ("Česko", "Česká republika"), "DE": ("Deutschland", "Allemagne", "Alemania", "Germania", "Bundesrepublik Deutschland", "BRD"),
+    "DK": ("Danmark", "Dänemark"), "EE": ("Eesti",), "ES": ("España", "Espagne", "Spanien", "Reino de España"),
+    "FI": ("Suomi",), "FR": ("Frankreich", "Francia", "République française"),
     "GB": ("UK", "Great Britain", "Britain", "England", "Scotland", "Wales", "Northern Ireland",
            "Royaume-Uni", "Reino Unido", "Vereinigtes Königreich"),
     "GR": ("Hellas", "Ellada", "EL"), "HR": ("Hrvatska",), "HU": ("Magyarország",),
-    "IE": ("Éire", "Republic of Ireland"), "IN": ("Bharat", "Hindustan"), "IS": ("Ísland",),
-    "IT": ("Italia", "Italien", "Italie"), "JP": ("Nippon", "Nihon"),
+    "IE": ("Éire", "Republic of Ireland"), "IN": ("Bharat", "Hindustan", "Republic of India", "Bharat Ganarajya"), "IS": ("Ísland",),
+    "IT": ("Italia", "Italien", "Italie", "Repubblica Italiana"), "JP": ("Nippon", "Nihon", "Nippon-koku", "Nihon-koku"),
     "KR": ("Korea", "Republic of Korea"), "LT": ("Lietuva",), "LU": ("Lëtzebuerg", "Luxemburg"),
     "LV": ("Latvija",), "MK": ("Macedonia",), "MM": ("Burma",),
-    "NL": ("Holland", "Nederland", "Niederlande", "Pays-Bas", "Países Bajos", "Paesi Bassi"),
+    "NL": ("Holland", "Nederland", "Koninkrijk der Nederlanden", "Niederlande", "Pays-Bas", "Países Bajos", "Paesi Bassi"),
     "NO": ("Norge", "Noreg", "Norwegen"), "PL": ("Polska", "Polen", "Pologne"),
-    "RU": ("Russia", "Rossiya"), "SE": ("Sverige", "Schweden", "Suède"), "SI": ("Slovenija",),
+    "RU": ("Russia", "Rossiya"), "SE": ("Sverige", "Schweden", "Suède", "Konungariket Sverige"), "SI": ("Slovenija",),
     "SK": ("Slovensko",), "SZ": ("Swaziland",), "TL": ("East Timor",), "TR": ("Turkey", "Türkei"),
     "US": ("U.S.A.", "U.S.", "United States of America", "America", "Estados Unidos",
            "États-Unis", "Vereinigte Staaten"),
     "VA": ("Vatican", "Vatican City"),
+    "AU": ("Commonwealth of Australia",), "CA": ("Canadá", "Kanada"),
 }
 
 # Canonical legal-form code -> spellings as people type them. The spellings run through the
@@ -390,9 +391,17 @@ def _split_prefix(raw: str) -> tuple[str, str] | None:
     return cc, raw[len(prefix) :] if raw.startswith(prefix) else raw[2:]
 
 
-def _tax_id(cc: str, kind: str, module: ModuleType, core: str, valid: bool) -> TaxId:
-    """Build the result in compact form; VAT numbers keep their prefix to stay unique."""
-    number = _vat_prefix(cc) + core if kind == "vat" else core
+def _number_for(cc: str, kind: str, core: str) -> str | None:
+    """The number as its validator expects it: VAT numbers carry their country prefix."""
+    # None when core already has it: some stdnum modules accept "RORO..." and keep both.
+    if kind != "vat":
+        return core
+    prefix = _vat_prefix(cc)
+    return None if core.startswith(prefix) else prefix + core
+
+
+def _tax_id(cc: str, kind: str, module: ModuleType, number: str, valid: bool) -> TaxId:
+    """Build the result in stdnum's compact form."""
     try:
         value = module.compact(number)
     except ValidationError:
@@ -416,19 +425,20 @@ def normalize_tax_id(value: str | None, country: str | None = None) -> TaxId | N
     prefixed = _split_prefix(raw)
     # The record's country first, then the number's own prefix: "FR40303265045" on a German
     # record is a French VAT number. A "prefix" may also be part of the number (an Indian
-    # PAN can start with "IN"), so the prefix country also gets the number as written.
-    attempts = [(home_cc, raw)] if home_cc else []
-    if prefixed:
-        attempts += [prefixed, (prefixed[0], raw)]
-    for cc, core in attempts:
+    # PAN can start with "IN"), so each country also gets the number as written.
+    attempts = [prefixed] if prefixed and prefixed[0] == home_cc else []
+    attempts += [(home_cc, raw)] if home_cc else []
+    attempts += [prefixed, (prefixed[0], raw)] if prefixed else []
+    for cc, core in dict.fromkeys(attempts):
         for kind, module in _tax_id_kinds(cc):
-            if module.is_valid(_vat_prefix(cc) + core if kind == "vat" else core):
-                return _tax_id(cc, kind, module, core, valid=True)
+            number = _number_for(cc, kind, core)
+            if number and module.is_valid(number):
+                return _tax_id(cc, kind, module, number, valid=True)
     cc, core = prefixed or (home_cc, raw)
     if cc is None or not _tax_id_kinds(cc):
         return TaxId(raw, "unknown", home, False)
     kind, module = _tax_id_kinds(cc)[0]
-    return _tax_id(cc, kind, module, core, valid=False)
+    return _tax_id(cc, kind, module, _number_for(cc, kind, core) or core, valid=False)
 
 
 def normalize_registration_number(value: str | None, country: str | None = None) -> str | None:

@@ -235,7 +235,10 @@ def linking_keys(entity_type: str, cleaned: dict[str, Any]) -> tuple[str, str]:
         elif cleaned.get("tax_id"):
             tax = normalize.normalize_tax_id(cleaned["tax_id"], country or None)
             if tax is not None and tax.valid:
-                strong = f"tax:{tax.value}"
+                # VAT numbers carry their country; an EIN could equal a SIREN, so other
+                # kinds are keyed with kind and country.
+                scope = "" if tax.kind == "vat" else f"{tax.kind}:{tax.country or ''}:"
+                strong = f"tax:{scope}{tax.value}"
         name = normalize.normalize_company_name(cleaned.get("name"), country or None)
         identity = f"name:{country}:{name.name}:{name.legal_form or ''}" if name and country else ""
         return strong, identity

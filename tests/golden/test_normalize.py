@@ -134,6 +134,11 @@ def test_normalize_text_is_idempotent_and_clean(value: str) -> None:
         ("Russia", "RU"),
         ("Côte d'Ivoire", "CI"),
         ("Ivory Coast", "CI"),
+        ("République française", "FR"),
+        ("Bundesrepublik Deutschland", "DE"),
+        ("Commonwealth of Australia", "AU"),
+        ("Reino de España", "ES"),
+        ("Federal Republic of Germany", "DE"),
     ],
 )
 def test_normalize_country_accepts_codes_and_names(value: str, expected: str) -> None:

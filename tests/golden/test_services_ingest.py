@@ -327,3 +327,11 @@ def test_merged_ids_are_kept_and_never_reused(systems, steward):
     [c] = ingest(systems, "crm", {"source_id": "3", "name": "Gamma", "country": "FR"})
     # Numbers only grow: a new record never takes a merged record's ID.
     assert int(c.canonical_id[4:]) > int(b.canonical_id[4:]) > int(a.canonical_id[4:])
+
+
+@pytest.mark.django_db
+def test_same_number_as_different_id_kinds_in_different_countries_does_not_link(systems):
+    # A US EIN and a French SIREN can share digits; they are different identifiers.
+    [us] = ingest(systems, "erp", {"source_id": "U1", "name": "Alpha Inc", "country": "US", "tax_id": "04-2103594"})
+    [other] = ingest(systems, "erp", {"source_id": "U2", "name": "Beta Inc", "country": "CA", "tax_id": "042103594"})
+    assert other.canonical_id != us.canonical_id
