@@ -143,7 +143,7 @@ class SourceRecordAdmin(SimpleHistoryAdmin):
         "updated_at",
     ]
     list_filter = ["system", "entity_type"]
-    search_fields = ["source_id", "golden__canonical_id", "strong_key", "identity_key"]
+    search_fields = ["source_id", "golden__canonical_id"]
     list_select_related = ["system", "golden"]
     readonly_fields = [
         "system",
@@ -152,8 +152,6 @@ class SourceRecordAdmin(SimpleHistoryAdmin):
         "golden",
         "payload_pretty",
         "cleaned_pretty",
-        "strong_key",
-        "identity_key",
         "source_updated_at",
         "content_hash",
         "correlation_id",

@@ -105,8 +105,7 @@ class SourceRecord(models.Model):
     """One record as one system knows it, linked to exactly one golden record.
 
     The raw payload is kept as received; ``cleaned`` holds validated values in
-    canonical form and the ``*_key`` columns are the indexed keys deterministic
-    linking looks up. Matching never deletes a source record.
+    canonical form. Matching never deletes a source record.
     """
 
     system = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="records")
@@ -117,8 +116,6 @@ class SourceRecord(models.Model):
     )
     payload = models.JSONField(default=dict)
     cleaned = models.JSONField(default=dict)
-    strong_key = models.CharField(max_length=160, blank=True, db_index=True)
-    identity_key = models.CharField(max_length=320, blank=True, db_index=True)
     source_updated_at = models.DateTimeField(null=True, blank=True)
     content_hash = models.CharField(max_length=64)
     correlation_id = models.CharField(max_length=64, blank=True)
@@ -318,3 +315,18 @@ class SourceReference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_record_id}.{self.field} → {self.target_source_id}"
+
+
+class BlockingKey(models.Model):
+    """A blocking key of a source record, indexed so ingesting one record finds its
+    candidates among millions without scanning (see golden.matching.blocking)."""
+
+    source_record = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="blocking_keys")
+    entity_type = models.CharField(max_length=32, choices=EntityType.CHOICES)
+    key = models.CharField(max_length=200)
+
+    class Meta:
+        indexes = [models.Index(fields=["entity_type", "key"])]
+
+    def __str__(self) -> str:
+        return f"{self.entity_type}:{self.key}"

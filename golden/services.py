@@ -17,9 +17,11 @@ from django.db.models import Model
 from django.utils import timezone
 
 from golden import survivorship
-from golden.entities import EntitySpec, entity_spec
+from golden.entities import EntitySpec, EntityType, entity_spec
 from golden.exceptions import MergeConflict
 from golden.linking import decide_link
+from golden.matching import Features, features_of, store_blocking_keys
+from golden.matching.scoring import PairScore
 from golden.models import (
     CanonicalIdCounter,
     GoldenChange,
@@ -182,6 +184,7 @@ def _update_source_record(
         return IngestResult(clean.source_id, Action.UNCHANGED, canonical_id)
     _fill_source_record(record, clean, payload, digest)
     _save(record, actor, reason)
+    store_blocking_keys(record, _features(spec, record.system, clean.cleaned))
     _store_references(spec, record, clean)
     recompute_golden_record(record.golden, actor=actor, reason=reason)
     return IngestResult(clean.source_id, Action.UPDATED, canonical_id)
@@ -196,19 +199,21 @@ def _create_source_record(
     actor: Actor,
     reason: str,
 ) -> IngestResult:
-    decision = decide_link(spec.entity_type, clean)
+    features = _features(spec, system, clean.cleaned)
+    decision = decide_link(spec.entity_type, features)
     golden = decision.golden or _new_golden_record(spec)
     record = SourceRecord(
         system=system, entity_type=spec.entity_type, source_id=clean.source_id, golden=golden
     )
     _fill_source_record(record, clean, payload, digest)
     _save(record, actor, reason)
+    store_blocking_keys(record, features)
     _store_references(spec, record, clean, new=True)
     recompute_golden_record(golden, actor=actor, reason=reason, created=decision.golden is None)
     review_with = [
-        other.canonical_id
-        for other, evidence in decision.review
-        if _open_candidate(golden, other, evidence, actor)
+        match.golden.canonical_id
+        for match in decision.review
+        if _open_candidate(golden, match.golden, match.score, actor)
     ]
     _recompute_referrers([record], actor=actor, reason=reason)
     if decision.golden is not None:
@@ -218,13 +223,21 @@ def _create_source_record(
     return IngestResult(clean.source_id, action, golden.canonical_id, review_with=review_with)
 
 
+def _features(spec: EntitySpec, system: SourceSystem, cleaned: dict[str, Any]) -> Features:
+    """Matching features; a project is compared with its customer's canonical ID."""
+    parent = ""
+    if spec.entity_type == EntityType.PROJECT and cleaned.get("customer_source_id"):
+        parent = (
+            _resolve_reference(system.pk, EntityType.CUSTOMER, cleaned["customer_source_id"]) or ""
+        )
+    return features_of(spec.entity_type, cleaned, parent=parent)
+
+
 def _fill_source_record(
     record: SourceRecord, clean: CleanRecord, payload: dict[str, Any], digest: str
 ) -> None:
     record.payload = payload
     record.cleaned = clean.cleaned
-    record.strong_key = clean.strong_key
-    record.identity_key = clean.identity_key
     record.source_updated_at = clean.source_updated_at
     record.content_hash = digest
     record.correlation_id = current_correlation_id()
@@ -394,7 +407,7 @@ def recompute_golden_record(
 
 
 def _open_candidate(
-    golden: GoldenRecord, other: GoldenRecord, evidence: list[dict[str, Any]], actor: Actor
+    golden: GoldenRecord, other: GoldenRecord, score: PairScore, actor: Actor
 ) -> bool:
     """Open a review candidate for the pair unless one exists (a steward's not-a-match
     stays decided)."""
@@ -402,10 +415,15 @@ def _open_candidate(
     candidate, created = MatchCandidate.objects.get_or_create(
         golden_a=low,
         golden_b=high,
-        defaults={"entity_type": golden.entity_type, "score": 1.0, "evidence": evidence},
+        defaults={
+            "entity_type": golden.entity_type,
+            "score": score.probability,
+            "evidence": score.evidence,
+            "reason": "; ".join(score.vetoes),
+        },
     )
     if created:
-        _save(candidate, actor, "proposed by deterministic linking")
+        _save(candidate, actor, "proposed by the matcher")
     return created or candidate.status == MatchCandidate.Status.OPEN
 
 

@@ -19,10 +19,9 @@ import pycountry
 from django.utils.dateparse import parse_date, parse_datetime
 
 from golden import normalize
-from golden.entities import EntitySpec, EntityType, FieldSpec
+from golden.entities import EntitySpec, FieldSpec
 
 _WHITESPACE = re.compile(r"\s+")
-_CODE_KEY = re.compile(r"[^A-Z0-9]")
 _CHOICE_ALIASES = {
     "t_m": "tm",
     "t_and_m": "tm",
@@ -44,8 +43,6 @@ class CleanRecord:
     source_id: str
     cleaned: dict[str, Any]
     source_updated_at: datetime | None
-    strong_key: str = ""
-    identity_key: str = ""
     warnings: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -136,10 +133,7 @@ def clean_record(spec: EntitySpec, payload: Any) -> CleanRecord:
     if errors:
         raise RecordInvalid(errors, source_id)
 
-    record = CleanRecord(source_id=source_id, cleaned=cleaned, source_updated_at=updated_at)
-    record.warnings = warnings
-    record.strong_key, record.identity_key = linking_keys(spec.entity_type, cleaned)
-    return record
+    return CleanRecord(source_id, cleaned, updated_at, warnings)
 
 
 SOURCE_ID_FIELD = "source_id"
@@ -212,42 +206,5 @@ def _clean_value(spec_field: FieldSpec, value: str, country: str | None) -> tupl
             raise ValueError("Enter a valid website address, for example https://example.com.")
         return value, ""
     if kind == "code":
-        return value.upper() if spec_field.name == "code" else value, ""
+        return re.sub(r"\s+", "", value.upper()), ""
     return value, ""
-
-
-def code_key(value: str) -> str:
-    return _CODE_KEY.sub("", value.upper())
-
-
-def linking_keys(entity_type: str, cleaned: dict[str, Any]) -> tuple[str, str]:
-    """(strong key, identity key) used by deterministic linking; '' where absent.
-
-    The strong key is an identifier (a valid tax or registration ID, the CRM opportunity
-    a project was sold as, a service code); the identity key is the exact normalised name
-    with legal form and country, or a project's code.
-    """
-    country = cleaned.get("country", "")
-    strong = ""
-    if entity_type in (EntityType.CUSTOMER, EntityType.LEGAL_ENTITY):
-        if cleaned.get("registration_number") and country:
-            strong = f"reg:{country}:{code_key(cleaned['registration_number'])}"
-        elif cleaned.get("tax_id"):
-            tax = normalize.normalize_tax_id(cleaned["tax_id"], country or None)
-            if tax is not None and tax.valid:
-                # VAT numbers carry their country; an EIN could equal a SIREN, so other
-                # kinds are keyed with kind and country.
-                scope = "" if tax.kind == "vat" else f"{tax.kind}:{tax.country or ''}:"
-                strong = f"tax:{scope}{tax.value}"
-        name = normalize.normalize_company_name(cleaned.get("name"), country or None)
-        identity = f"name:{country}:{name.name}:{name.legal_form or ''}" if name and country else ""
-        return strong, identity
-    if entity_type == EntityType.PROJECT:
-        # Project codes differ between systems; the opportunity reference travels with
-        # the project from CRM to PSA and ERP.
-        opp = cleaned.get("crm_opportunity_ref", "")
-        code = f"code:{code_key(cleaned['code'])}" if cleaned.get("code") else ""
-        return (f"opp:{code_key(opp)}" if opp else ""), code
-    if entity_type == EntityType.SERVICE_CODE:
-        return f"code:{code_key(cleaned['code'])}", ""
-    return "", ""

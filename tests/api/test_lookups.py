@@ -12,6 +12,7 @@ ERP = {
     "name": "Umbrella Advisory GmbH",
     "tax_id": "DE136695976",
     "country": "DE",
+    "website": "https://umbrella-advisory.de",
     "updated_at": "2026-01-01T00:00:00Z",
 }
 CRM = {
@@ -20,7 +21,12 @@ CRM = {
     "tax_id": "DE 136695976",
     "country": "Germany",
 }
-PSA = {"source_id": "5531", "name": "UMBRELLA ADVISORY G.m.b.H.", "country": "de"}
+PSA = {
+    "source_id": "5531",
+    "name": "UMBRELLA ADVISORY G.m.b.H.",
+    "country": "de",
+    "email": "ap@umbrella-advisory.de",
+}
 
 
 @pytest.fixture

@@ -132,7 +132,8 @@ def test_address_survives_as_one_group(systems):
 
 
 @pytest.mark.django_db
-def test_same_name_legal_form_and_country_links_without_ids(systems):
+def test_same_name_without_other_evidence_goes_to_review_not_auto_link(systems):
+    # "Global Solutions Inc" exists in many cities: a name alone never links.
     [a] = ingest(
         systems, "crm", {"source_id": "001X", "name": "Blue Harbor Partners LLC", "country": "US"}
     )
@@ -141,8 +142,62 @@ def test_same_name_legal_form_and_country_links_without_ids(systems):
         "psa",
         {"source_id": "77", "name": "BLUE HARBOR PARTNERS, L.L.C.", "country": "USA"},
     )
+    assert b.action == Action.QUEUED_FOR_REVIEW
+    assert b.review_with == [a.canonical_id]
+    candidate = MatchCandidate.objects.get()
+    assert {e["field"]: e["level"] for e in candidate.evidence}["name"] == "exact"
+
+
+@pytest.mark.django_db
+def test_same_name_and_address_links_without_ids(systems):
+    address = {"address_line1": "500 Boylston Street", "postal_code": "02116", "city": "Boston"}
+    [a] = ingest(
+        systems,
+        "crm",
+        {"source_id": "001X", "name": "Blue Harbor Partners LLC", "country": "US", **address},
+    )
+    [b] = ingest(
+        systems,
+        "psa",
+        {
+            "source_id": "77",
+            "name": "BLUE HARBOR PARTNERS, L.L.C.",
+            "country": "USA",
+            "address_line1": "500 Boylston St.",
+            "postal_code": "02116-4307",
+            "city": "boston",
+        },
+    )
     assert b.action == Action.LINKED
     assert a.canonical_id == b.canonical_id
+
+
+@pytest.mark.django_db
+def test_generic_name_in_another_city_is_a_new_golden_record(systems):
+    ingest(
+        systems,
+        "crm",
+        {
+            "source_id": "1",
+            "name": "Global Solutions Inc",
+            "country": "US",
+            "city": "Chicago",
+            "phone": "+1 312 555 0101",
+        },
+    )
+    [other] = ingest(
+        systems,
+        "crm",
+        {
+            "source_id": "2",
+            "name": "Global Solutions Inc",
+            "country": "US",
+            "city": "Denver",
+            "phone": "+1 303 555 0199",
+        },
+    )
+    assert other.action == Action.CREATED
+    assert MatchCandidate.objects.count() == 0
 
 
 @pytest.mark.django_db
@@ -166,7 +221,8 @@ def test_same_name_but_different_valid_tax_ids_goes_to_review(systems):
     assert other.review_with == [first.canonical_id]
     candidate = MatchCandidate.objects.get()
     assert candidate.status == MatchCandidate.Status.OPEN
-    assert {e["level"] for e in candidate.evidence} == {"exact", "conflict"}
+    assert {e["field"]: e["level"] for e in candidate.evidence}["tax_id"] == "different"
+    assert "tax" in candidate.reason
 
 
 @pytest.mark.django_db
@@ -332,6 +388,14 @@ def test_merged_ids_are_kept_and_never_reused(systems, steward):
 @pytest.mark.django_db
 def test_same_number_as_different_id_kinds_in_different_countries_does_not_link(systems):
     # A US EIN and a French SIREN can share digits; they are different identifiers.
-    [us] = ingest(systems, "erp", {"source_id": "U1", "name": "Alpha Inc", "country": "US", "tax_id": "04-2103594"})
-    [other] = ingest(systems, "erp", {"source_id": "U2", "name": "Beta Inc", "country": "CA", "tax_id": "042103594"})
+    [us] = ingest(
+        systems,
+        "erp",
+        {"source_id": "U1", "name": "Alpha Inc", "country": "US", "tax_id": "04-2103594"},
+    )
+    [other] = ingest(
+        systems,
+        "erp",
+        {"source_id": "U2", "name": "Beta Inc", "country": "CA", "tax_id": "042103594"},
+    )
     assert other.canonical_id != us.canonical_id

@@ -1,0 +1,82 @@
+"""Matching: which golden records a record may be, with scores and evidence.
+
+``find_matches`` reads only (search before create uses it as is); ``golden.linking``
+turns its answer into a link, a new golden record or review candidates.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from golden.matching.blocking import MAX_BLOCK_SIZE, blocking_keys
+from golden.matching.features import Features, features_of
+from golden.matching.scoring import MatchModel, PairScore, default_model, score_pair
+from golden.models import BlockingKey, GoldenRecord, SourceRecord
+
+__all__ = ["Features", "GoldenMatch", "features_of", "find_matches", "model_for"]
+
+
+@dataclass
+class GoldenMatch:
+    """The best-scoring source record of one golden record against the probe."""
+
+    golden: GoldenRecord
+    score: PairScore
+    source_record_id: int
+    decision: str
+
+
+def model_for(entity_type: str) -> MatchModel:
+    return default_model(entity_type)
+
+
+def record_features(record: SourceRecord) -> Features:
+    parent = (
+        record.golden.attributes.get("customer") or "" if record.entity_type == "project" else ""
+    )
+    return features_of(record.entity_type, record.cleaned, parent=parent)
+
+
+def _candidate_records(
+    entity_type: str, keys: set[str], exclude_golden: int | None
+) -> list[SourceRecord]:
+    if not keys:
+        return []
+    rows = BlockingKey.objects.filter(
+        entity_type=entity_type,
+        key__in=keys,
+        source_record__golden__status=GoldenRecord.Status.ACTIVE,
+    ).values_list("key", "source_record_id")
+    rows = list(rows[: MAX_BLOCK_SIZE * max(len(keys), 1)])
+    sizes = Counter(key for key, _ in rows)
+    ids = {record_id for key, record_id in rows if sizes[key] <= MAX_BLOCK_SIZE}
+    records = SourceRecord.objects.filter(id__in=ids).select_related("golden")
+    if exclude_golden is not None:
+        records = records.exclude(golden_id=exclude_golden)
+    return list(records)
+
+
+def find_matches(
+    entity_type: str, probe: Features, *, exclude_golden: int | None = None
+) -> list[GoldenMatch]:
+    """Golden records the probe may be, best first, excluding those scored as ``new``."""
+    model = model_for(entity_type)
+    best: dict[int, GoldenMatch] = {}
+    for record in _candidate_records(entity_type, blocking_keys(probe), exclude_golden):
+        score = score_pair(model, probe, record_features(record))
+        current = best.get(record.golden_id)
+        if current is None or score.weight > current.score.weight:
+            best[record.golden_id] = GoldenMatch(
+                record.golden, score, record.pk, score.decision(model.thresholds)
+            )
+    matches = [m for m in best.values() if m.decision != "new"]
+    return sorted(matches, key=lambda m: (-m.score.weight, m.golden.pk))
+
+
+def store_blocking_keys(record: SourceRecord, features: Features) -> None:
+    BlockingKey.objects.filter(source_record=record).delete()
+    BlockingKey.objects.bulk_create(
+        BlockingKey(source_record=record, entity_type=record.entity_type, key=key[:200])
+        for key in sorted(blocking_keys(features))
+    )

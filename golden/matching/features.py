@@ -1,0 +1,97 @@
+"""Comparable features of a source record, computed once from its cleaned values.
+
+Pure: no ORM. Incremental matching builds features for one record and its candidates;
+batch matching builds them for every record and keeps them in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from golden import normalize
+from golden.entities import EntityType
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What the comparators look at. Empty string means unknown."""
+
+    entity_type: str
+    name: str = ""
+    legal_form: str = ""
+    tax_id: str = ""  # valid IDs only, canonical form with kind/country scope
+    domain: str = ""  # registrable domain that is evidence (no free-mail)
+    phone: str = ""
+    street: str = ""
+    house_number: str = ""
+    postal_code: str = ""
+    city: str = ""
+    country: str = ""
+    code: str = ""  # project / service code
+    reference: str = ""  # project: CRM opportunity reference
+    parent: str = ""  # project: the customer's canonical ID; service code: category
+    start_date: str = ""
+    end_date: str = ""
+
+    @property
+    def name_tokens(self) -> tuple[str, ...]:
+        return tuple(self.name.split())
+
+
+def _tax_key(value: str | None, country: str | None) -> str:
+    tax = normalize.normalize_tax_id(value, country)
+    if tax is None or not tax.valid:
+        return ""
+    return tax.value if tax.kind == "vat" else f"{tax.kind}:{tax.country or ''}:{tax.value}"
+
+
+def _house_number(street: str) -> str:
+    numbers = [token for token in street.split() if token[:1].isdigit()]
+    return numbers[0] if numbers else ""
+
+
+def features_of(entity_type: str, cleaned: dict[str, Any], *, parent: str = "") -> Features:
+    """Features of one record's cleaned values. ``parent`` is a resolved reference
+    (a project's customer canonical ID) when the caller knows it."""
+    country = cleaned.get("country") or ""
+    name = normalize.normalize_company_name(cleaned.get("name"), country or None)
+    if entity_type in (EntityType.CUSTOMER, EntityType.LEGAL_ENTITY):
+        street = normalize.normalize_street(cleaned.get("address_line1")) or ""
+        website = normalize.evidence_domain(cleaned.get("website")) or ""
+        return Features(
+            entity_type=entity_type,
+            name=name.name if name else "",
+            legal_form=(name.legal_form or "") if name else "",
+            tax_id=_tax_key(cleaned.get("tax_id"), country or None)
+            or (
+                f"reg:{country}:{cleaned['registration_number']}"
+                if cleaned.get("registration_number")
+                else ""
+            ),
+            domain=website or normalize.evidence_domain(cleaned.get("email")) or "",
+            phone=cleaned.get("phone", "") if str(cleaned.get("phone", "")).startswith("+") else "",
+            street=street,
+            house_number=_house_number(street),
+            postal_code=normalize.normalize_postal_code(cleaned.get("postal_code"), country or None)
+            or "",
+            city=normalize.normalize_text(cleaned.get("city")),
+            country=country,
+        )
+    text_name = normalize.normalize_text(cleaned.get("name"))
+    if entity_type == EntityType.PROJECT:
+        return Features(
+            entity_type=entity_type,
+            name=text_name,
+            code=cleaned.get("code", ""),
+            reference=cleaned.get("crm_opportunity_ref", ""),
+            parent=parent,
+            start_date=cleaned.get("start_date", ""),
+            end_date=cleaned.get("end_date", ""),
+        )
+    return Features(
+        entity_type=entity_type,
+        name=text_name,
+        code=cleaned.get("code", ""),
+        parent=normalize.normalize_text(cleaned.get("category")),
+    )

@@ -1,0 +1,228 @@
+"""Fellegi–Sunter scoring: comparison levels → log-likelihood weights → a probability,
+with per-field evidence a steward can read, and hard rules on top.
+
+A level's weight is log2(m/u): m is how often true matches show that level, u how
+often non-matches do. The shipped defaults suit company data; ``estimate_weights``
+re-estimates them from the data (EM) and from steward decisions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from golden.entities import EntityType
+from golden.matching.comparators import MISSING, compare
+from golden.matching.features import Features
+
+# (m, u) per field and level. A missing value weighs nothing.
+DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
+    EntityType.CUSTOMER: {
+        "name": {
+            "exact": (0.50, 0.0005),
+            "very_similar": (0.25, 0.002),
+            "contained": (0.06, 0.01),
+            "similar": (0.10, 0.01),
+            "somewhat_similar": (0.05, 0.05),
+            "different": (0.04, 0.9275),
+        },
+        "legal_form": {"same": (0.90, 0.35), "different": (0.10, 0.65)},
+        "tax_id": {"same": (0.98, 0.00005), "different": (0.02, 0.99995)},
+        "domain": {"same": (0.90, 0.002), "different": (0.10, 0.998)},
+        "phone": {"same": (0.70, 0.0005), "different": (0.30, 0.9995)},
+        "address": {
+            "exact": (0.55, 0.0005),
+            "similar": (0.20, 0.001),
+            "same_postal_code": (0.10, 0.01),
+            "different": (0.15, 0.9885),
+        },
+        "city": {"same": (0.85, 0.05), "similar": (0.08, 0.005), "different": (0.07, 0.945)},
+        "country": {"same": (0.97, 0.3), "different": (0.03, 0.7)},
+    },
+    EntityType.LEGAL_ENTITY: {
+        "name": {
+            "exact": (0.60, 0.001),
+            "very_similar": (0.25, 0.005),
+            "contained": (0.05, 0.02),
+            "similar": (0.05, 0.02),
+            "somewhat_similar": (0.03, 0.05),
+            "different": (0.02, 0.904),
+        },
+        "legal_form": {"same": (0.95, 0.4), "different": (0.05, 0.6)},
+        "tax_id": {"same": (0.98, 0.0001), "different": (0.02, 0.9999)},
+        "address": {
+            "exact": (0.6, 0.001),
+            "similar": (0.2, 0.002),
+            "same_postal_code": (0.1, 0.01),
+            "different": (0.1, 0.987),
+        },
+        "country": {"same": (0.99, 0.2), "different": (0.01, 0.8)},
+    },
+    EntityType.PROJECT: {
+        "name": {
+            "exact": (0.5, 0.002),
+            "very_similar": (0.3, 0.01),
+            "similar": (0.1, 0.03),
+            "different": (0.1, 0.958),
+        },
+        "code": {"same": (0.9, 0.0005), "different": (0.1, 0.9995)},
+        "reference": {"same": (0.98, 0.0001), "different": (0.02, 0.9999)},
+        "customer": {"same": (0.95, 0.01), "different": (0.05, 0.99)},
+        "dates": {"same_start": (0.7, 0.005), "overlap": (0.25, 0.2), "disjoint": (0.05, 0.795)},
+    },
+    EntityType.SERVICE_CODE: {
+        "name": {
+            "exact": (0.6, 0.005),
+            "very_similar": (0.3, 0.02),
+            "similar": (0.08, 0.05),
+            "different": (0.02, 0.925),
+        },
+        "code": {"same": (0.9, 0.001), "different": (0.1, 0.999)},
+        "category": {"same": (0.9, 0.2), "different": (0.1, 0.8)},
+    },
+}
+
+# Prior odds that two blocked records match, as a log2 weight.
+DEFAULT_PRIOR = {
+    EntityType.CUSTOMER: math.log2(1 / 1000),
+    EntityType.LEGAL_ENTITY: math.log2(1 / 50),
+    EntityType.PROJECT: math.log2(1 / 200),
+    EntityType.SERVICE_CODE: math.log2(1 / 50),
+}
+
+EXPLANATIONS = {
+    ("name", "exact"): "names are identical once legal form, case and punctuation are set aside",
+    ("name", "very_similar"): "names differ only by a typo or word order",
+    ("name", "contained"): "one name is contained in the other (often a sister company)",
+    ("name", "similar"): "names are similar",
+    ("name", "somewhat_similar"): "names share some words",
+    ("name", "different"): "names are different",
+    ("legal_form", "same"): "same legal form",
+    ("legal_form", "different"): "different legal forms: usually two legal entities",
+    ("tax_id", "same"): "same valid tax or registration ID",
+    ("tax_id", "different"): "different valid tax or registration IDs",
+    ("domain", "same"): "same web domain",
+    ("domain", "different"): "different web domains",
+    ("phone", "same"): "same phone number",
+    ("phone", "different"): "different phone numbers",
+    ("address", "exact"): "same street address and postal code",
+    ("address", "similar"): "nearly the same street address",
+    ("address", "same_postal_code"): "same postal code, different street",
+    ("address", "different"): "different addresses",
+    ("city", "same"): "same city",
+    ("city", "similar"): "city spelled slightly differently",
+    ("city", "different"): "different cities",
+    ("country", "same"): "same country",
+    ("country", "different"): "different countries",
+    ("code", "same"): "same code",
+    ("code", "different"): "different codes",
+    ("reference", "same"): "same CRM opportunity",
+    ("reference", "different"): "different CRM opportunities",
+    ("customer", "same"): "same customer",
+    ("customer", "different"): "different customers",
+    ("dates", "same_start"): "same start date",
+    ("dates", "overlap"): "overlapping dates",
+    ("dates", "disjoint"): "dates do not overlap",
+    ("category", "same"): "same category",
+    ("category", "different"): "different categories",
+}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Match probabilities: at or above ``auto_link`` link on their own (unless a hard
+    rule objects); at or above ``review`` go to a steward; below, a new golden record."""
+
+    auto_link: float = 0.995
+    review: float = 0.5
+
+
+DEFAULT_THRESHOLDS = {
+    EntityType.CUSTOMER: Thresholds(0.995, 0.5),
+    EntityType.LEGAL_ENTITY: Thresholds(0.999, 0.5),
+    EntityType.PROJECT: Thresholds(0.99, 0.5),
+    EntityType.SERVICE_CODE: Thresholds(0.999, 0.5),
+}
+
+
+@dataclass(frozen=True)
+class MatchModel:
+    entity_type: str
+    mu: dict[str, dict[str, tuple[float, float]]]
+    prior: float
+    thresholds: Thresholds
+
+    def weight(self, field_name: str, level: str) -> float:
+        if level == MISSING:
+            return 0.0
+        m, u = self.mu[field_name][level]
+        return math.log2(m / u)
+
+
+def default_model(entity_type: str) -> MatchModel:
+    return MatchModel(
+        entity_type,
+        DEFAULT_MU[entity_type],
+        DEFAULT_PRIOR[entity_type],
+        DEFAULT_THRESHOLDS[entity_type],
+    )
+
+
+@dataclass
+class PairScore:
+    """A scored pair: total weight, probability, per-field evidence and hard-rule vetoes."""
+
+    weight: float
+    probability: float
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    vetoes: list[str] = field(default_factory=list)
+
+    def decision(self, thresholds: Thresholds) -> str:
+        if self.probability >= thresholds.auto_link and not self.vetoes:
+            return "link"
+        if self.probability >= thresholds.review or (
+            self.vetoes and self.probability >= thresholds.auto_link
+        ):
+            return "review"
+        return "new"
+
+
+def _probability(weight: float) -> float:
+    if weight > 60:
+        return 1.0
+    odds = 2.0**weight
+    return odds / (1.0 + odds)
+
+
+def hard_rule_vetoes(levels: dict[str, str]) -> list[str]:
+    """Reasons a pair may never link on its own, whatever its score."""
+    vetoes = []
+    if levels.get("tax_id") == "different":
+        vetoes.append("two different valid tax or registration IDs")
+    if levels.get("legal_form") == "different":
+        vetoes.append("different legal forms")
+    if levels.get("country") == "different" and levels.get("tax_id") != "same":
+        vetoes.append("different countries without a shared tax ID")
+    if levels.get("reference") == "different":
+        vetoes.append("different CRM opportunities")
+    return vetoes
+
+
+def score_pair(model: MatchModel, a: Features, b: Features) -> PairScore:
+    levels = compare(model.entity_type, a, b)
+    total = model.prior
+    evidence = []
+    for field_name, level in levels.items():
+        weight = model.weight(field_name, level)
+        total += weight
+        if level != MISSING:
+            evidence.append(
+                {
+                    "field": field_name,
+                    "level": level,
+                    "weight": round(weight, 2),
+                    "detail": EXPLANATIONS.get((field_name, level), level.replace("_", " ")),
+                }
+            )
+    return PairScore(total, _probability(total), evidence, hard_rule_vetoes(levels))
