@@ -321,7 +321,9 @@ class BlockingKey(models.Model):
     """A blocking key of a source record, indexed so ingesting one record finds its
     candidates among millions without scanning (see golden.matching.blocking)."""
 
-    source_record = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="blocking_keys")
+    source_record = models.ForeignKey(
+        SourceRecord, on_delete=models.CASCADE, related_name="blocking_keys"
+    )
     entity_type = models.CharField(max_length=32, choices=EntityType.CHOICES)
     key = models.CharField(max_length=200)
 

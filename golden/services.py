@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -50,6 +51,9 @@ class Action:
     QUEUED_FOR_REVIEW = "queued_for_review"
     REJECTED = "rejected"
     ALL = (CREATED, LINKED, UPDATED, UNCHANGED, QUEUED_FOR_REVIEW, REJECTED)
+
+
+NEW_RECORD_ACTIONS = (Action.CREATED, Action.LINKED, Action.QUEUED_FOR_REVIEW)
 
 
 @dataclass
@@ -106,6 +110,9 @@ def ingest_records(
         _resolve_rejections(
             spec, system, [r.source_id for r in results if r.action != Action.REJECTED]
         )
+        # Records that arrived may be the parent or customer others already point at.
+        new_ids = [r.source_id for r in results if r.action in NEW_RECORD_ACTIONS]
+        _recompute_referrers(system.pk, spec.entity_type, new_ids, actor=actor, reason=reason)
     return results
 
 
@@ -215,7 +222,6 @@ def _create_source_record(
         for match in decision.review
         if _open_candidate(golden, match.golden, match.score, actor)
     ]
-    _recompute_referrers([record], actor=actor, reason=reason)
     if decision.golden is not None:
         action = Action.LINKED
     else:
@@ -272,18 +278,17 @@ def _store_references(
             SourceReference.objects.filter(source_record=record, field=spec_field.name).delete()
 
 
-def _recompute_referrers(targets: Sequence[SourceRecord], *, actor: Actor, reason: str) -> None:
-    """Recompute golden records whose references point at ``targets`` (a parent account
-    or a project's customer that arrived after its referrer, or was merged)."""
-    goldens: dict[int, GoldenRecord] = {}
-    for target in targets:
-        refs = SourceReference.objects.filter(
-            system_id=target.system_id,
-            target_entity_type=target.entity_type,
-            target_source_id=target.source_id,
-        ).select_related("source_record__golden")
-        for ref in refs:
-            goldens.setdefault(ref.source_record.golden_id, ref.source_record.golden)
+def _recompute_referrers(
+    system_id: int, entity_type: str, source_ids: Sequence[str], *, actor: Actor, reason: str
+) -> None:
+    """Recompute golden records whose references point at these source records (a parent
+    account or a project's customer that arrived after its referrer, or was merged)."""
+    if not source_ids:
+        return
+    refs = SourceReference.objects.filter(
+        system_id=system_id, target_entity_type=entity_type, target_source_id__in=source_ids
+    ).select_related("source_record__golden")
+    goldens = {ref.source_record.golden_id: ref.source_record.golden for ref in refs}
     for golden in goldens.values():
         recompute_golden_record(golden, actor=actor, reason=reason)
 
@@ -485,7 +490,13 @@ def merge_golden_records(
         candidate.decided_at = timezone.now()
         _save(candidate, actor, label)
     recompute_golden_record(survivor, actor=actor, reason=label)
-    _recompute_referrers(moved, actor=actor, reason=label)
+    for (system_id, entity_type), group in groupby(
+        sorted(moved, key=lambda r: (r.system_id, r.entity_type)),
+        key=lambda r: (r.system_id, r.entity_type),
+    ):
+        _recompute_referrers(
+            system_id, entity_type, [r.source_id for r in group], actor=actor, reason=label
+        )
     return event
 
 

@@ -41,14 +41,63 @@ _T = TypeVar("_T")
 # ---------------------------------------------------------------------------
 # Canonical field lists (write_csv headers; every record carries all of them)
 # ---------------------------------------------------------------------------
-CUSTOMER_FIELDS = ("source_id", "name", "tax_id", "website", "email", "phone", "address_line1", "city", "region",
-                   "postal_code", "country", "parent_source_id", "industry", "currency", "updated_at")
-LEGAL_ENTITY_FIELDS = ("source_id", "name", "registration_number", "tax_id", "country", "base_currency",
-                       "erp_subsidiary_code", "address_line1", "city", "postal_code", "updated_at")
-PROJECT_FIELDS = ("source_id", "code", "name", "customer_source_id", "billing_legal_entity_source_id",
-                  "billing_method", "currency", "start_date", "end_date", "status", "cost_center", "department",
-                  "project_manager", "crm_opportunity_ref", "updated_at")
-SERVICE_CODE_FIELDS = ("source_id", "code", "name", "category", "unit", "tax_code", "revenue_account", "updated_at")
+CUSTOMER_FIELDS = (
+    "source_id",
+    "name",
+    "tax_id",
+    "website",
+    "email",
+    "phone",
+    "address_line1",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "parent_source_id",
+    "industry",
+    "currency",
+    "updated_at",
+)
+LEGAL_ENTITY_FIELDS = (
+    "source_id",
+    "name",
+    "registration_number",
+    "tax_id",
+    "country",
+    "base_currency",
+    "erp_subsidiary_code",
+    "address_line1",
+    "city",
+    "postal_code",
+    "updated_at",
+)
+PROJECT_FIELDS = (
+    "source_id",
+    "code",
+    "name",
+    "customer_source_id",
+    "billing_legal_entity_source_id",
+    "billing_method",
+    "currency",
+    "start_date",
+    "end_date",
+    "status",
+    "cost_center",
+    "department",
+    "project_manager",
+    "crm_opportunity_ref",
+    "updated_at",
+)
+SERVICE_CODE_FIELDS = (
+    "source_id",
+    "code",
+    "name",
+    "category",
+    "unit",
+    "tax_code",
+    "revenue_account",
+    "updated_at",
+)
 SYSTEMS = ("crm", "psa", "erp")
 FAMILY_KINDS = ("group", "brand", "generic", "legal_form")
 
@@ -66,54 +115,122 @@ class _Country(NamedTuple):
     tld: str
     street: str  # key into _STREETS
     forms: tuple[tuple[str, ...], ...]  # legal forms, each with its spellings (canonical first)
-    cities: tuple[tuple[str, str, str, str, str], ...]  # native, English, region, postal template, area code
+    cities: tuple[
+        tuple[str, str, str, str, str], ...
+    ]  # native, English, region, postal template, area code
 
 
 # code, names, "currency dial trunk(- = none) tld street-style", legal forms ("; " between forms, "|" between
 # spellings), cities ("; " between, fields native[=English]|region|postal template (# digit, @ letter)|area code).
 _COUNTRY_SPECS = (
-    ("US", "United States|USA|U.S.|United States of America", "USD 1 - .com en",
-     "Inc.|Inc|Incorporated|INC; LLC|L.L.C.|Llc; Corp.|Corporation|Corp",
-     "New York|NY|100##|212; Chicago|IL|606##|312; Denver|CO|802##|303; San Francisco|CA|941##|415; "
-     "Austin|TX|787##|512; Boston|MA|021##|617; Seattle|WA|981##|206; Atlanta|GA|303##|404"),
-    ("GB", "United Kingdom|UK|Great Britain|England", "GBP 44 0 .co.uk en",
-     "Ltd|Limited|Ltd.|LTD; PLC|plc|Public Limited Company; LLP|L.L.P.",
-     "London|ENG|EC# #@@|20; Manchester|ENG|M# #@@|161; Birmingham|ENG|B# #@@|121; Edinburgh|SCT|EH# #@@|131; "
-     "Leeds|ENG|LS# #@@|113"),
-    ("DE", "Germany|Deutschland|Bundesrepublik Deutschland", "EUR 49 0 .de de",
-     "GmbH|G.m.b.H.|Gmbh|GMBH; AG|A.G.|Aktiengesellschaft; GmbH & Co. KG|GmbH & Co KG|GmbH u. Co. KG",
-     "Berlin|BE|10###|30; München=Munich|BY|80###|89; Hamburg|HH|20###|40; Frankfurt am Main=Frankfurt|HE|60###|69; "
-     "Köln=Cologne|NW|50###|221; Stuttgart|BW|70###|711; Düsseldorf=Duesseldorf|NW|40###|211"),
-    ("FR", "France|République française", "EUR 33 0 .fr fr", "SAS|S.A.S.|Sas; SA|S.A.; SARL|S.A.R.L.|Sàrl",
-     "Paris|IDF|750##|1; Lyon=Lyons|ARA|690##|4; Marseille=Marseilles|PAC|130##|4; Toulouse|OCC|310##|5; "
-     "Lille|HDF|590##|3; Bordeaux|NAQ|330##|5"),
-    ("NL", "Netherlands|Nederland|The Netherlands|Holland", "EUR 31 0 .nl nl", "B.V.|BV|Bv; N.V.|NV",
-     "Amsterdam|NH|10## @@|20; Rotterdam|ZH|30## @@|10; Utrecht|UT|35## @@|30; Den Haag=The Hague|ZH|25## @@|70; "
-     "Eindhoven|NB|56## @@|40"),
-    ("ES", "Spain|España|Espana", "EUR 34 - .es es", "S.L.|SL|Sociedad Limitada; S.A.|SA|Sociedad Anónima",
-     "Madrid|MD|280##|91; Barcelona|CT|080##|93; Valencia|VC|460##|96; Sevilla=Seville|AN|410##|95; "
-     "Bilbao|PV|480##|94"),
-    ("IT", "Italy|Italia", "EUR 39 - .it it", "S.r.l.|SRL|Srl; S.p.A.|SpA|SPA",  # Italy keeps the 0 abroad
-     "Milano=Milan|MI|201##|02; Roma=Rome|RM|001##|06; Torino=Turin|TO|101##|011; Bologna|BO|401##|051; "
-     "Firenze=Florence|FI|501##|055"),
-    ("CH", "Switzerland|Schweiz|Suisse|Svizzera", "CHF 41 0 .ch ch", "AG|A.G.|SA; GmbH|G.m.b.H.|Sàrl",
-     "Zürich=Zurich|ZH|80##|44; Genève=Geneva|GE|12##|22; Basel=Basle|BS|40##|61; Bern=Berne|BE|30##|31; "
-     "Lausanne|VD|10##|21"),
-    ("SE", "Sweden|Sverige", "SEK 46 0 .se se", "AB|Aktiebolag|A.B.|AB (publ)",
-     "Stockholm|AB|1## ##|8; Göteborg=Gothenburg|O|4## ##|31; Malmö=Malmo|M|2## ##|40; Uppsala|C|75# ##|18"),
-    ("AU", "Australia|AUS|Commonwealth of Australia", "AUD 61 0 .com.au en",
-     "Pty Ltd|Pty. Ltd.|Proprietary Limited|PTY LTD; Ltd|Limited",
-     "Sydney|NSW|2###|2; Melbourne|VIC|3###|3; Brisbane|QLD|4###|7; Perth|WA|6###|8"),
-    ("CA", "Canada|CAN", "CAD 1 - .ca en", "Inc.|Inc|Incorporated; Ltd.|Limited|Ltée",
-     "Toronto|ON|M#@ #@#|416; Vancouver|BC|V#@ #@#|604; Montréal=Montreal|QC|H#@ #@#|514; Calgary|AB|T#@ #@#|403"),
-    ("IN", "India|Bharat|IND", "INR 91 0 .in en", "Pvt. Ltd.|Private Limited|Pvt Ltd|P. Ltd.; Ltd.|Limited",
-     "Mumbai=Bombay|MH|4000##|22; Bengaluru=Bangalore|KA|5600##|80; New Delhi=Delhi|DL|1100##|11; "
-     "Pune=Poona|MH|4110##|20; Hyderabad|TG|5000##|40"),
-    ("JP", "Japan|Nippon|JPN", "JPY 81 0 .co.jp jp", "K.K.|Kabushiki Kaisha|KK|Co., Ltd.; G.K.|Godo Kaisha|GK",
-     "Tokyo|13|1##-####|3; Osaka|27|5##-####|6; Yokohama|14|2##-####|45; Nagoya|23|4##-####|52"),
-    ("BR", "Brazil|Brasil", "BRL 55 0 .com.br br", "Ltda.|Ltda|Limitada|LTDA; S.A.|SA|S/A",
-     "São Paulo=Sao Paulo|SP|0####-###|11; Rio de Janeiro=Rio|RJ|2####-###|21; "
-     "Belo Horizonte|MG|3####-###|31; Curitiba|PR|8####-###|41"),
+    (
+        "US",
+        "United States|USA|U.S.|United States of America",
+        "USD 1 - .com en",
+        "Inc.|Inc|Incorporated|INC; LLC|L.L.C.|Llc; Corp.|Corporation|Corp",
+        "New York|NY|100##|212; Chicago|IL|606##|312; Denver|CO|802##|303; San Francisco|CA|941##|415; "
+        "Austin|TX|787##|512; Boston|MA|021##|617; Seattle|WA|981##|206; Atlanta|GA|303##|404",
+    ),
+    (
+        "GB",
+        "United Kingdom|UK|Great Britain|England",
+        "GBP 44 0 .co.uk en",
+        "Ltd|Limited|Ltd.|LTD; PLC|plc|Public Limited Company; LLP|L.L.P.",
+        "London|ENG|EC# #@@|20; Manchester|ENG|M# #@@|161; Birmingham|ENG|B# #@@|121; Edinburgh|SCT|EH# #@@|131; "
+        "Leeds|ENG|LS# #@@|113",
+    ),
+    (
+        "DE",
+        "Germany|Deutschland|Bundesrepublik Deutschland",
+        "EUR 49 0 .de de",
+        "GmbH|G.m.b.H.|Gmbh|GMBH; AG|A.G.|Aktiengesellschaft; GmbH & Co. KG|GmbH & Co KG|GmbH u. Co. KG",
+        "Berlin|BE|10###|30; München=Munich|BY|80###|89; Hamburg|HH|20###|40; Frankfurt am Main=Frankfurt|HE|60###|69; "
+        "Köln=Cologne|NW|50###|221; Stuttgart|BW|70###|711; Düsseldorf=Duesseldorf|NW|40###|211",
+    ),
+    (
+        "FR",
+        "France|République française",
+        "EUR 33 0 .fr fr",
+        "SAS|S.A.S.|Sas; SA|S.A.; SARL|S.A.R.L.|Sàrl",
+        "Paris|IDF|750##|1; Lyon=Lyons|ARA|690##|4; Marseille=Marseilles|PAC|130##|4; Toulouse|OCC|310##|5; "
+        "Lille|HDF|590##|3; Bordeaux|NAQ|330##|5",
+    ),
+    (
+        "NL",
+        "Netherlands|Nederland|The Netherlands|Holland",
+        "EUR 31 0 .nl nl",
+        "B.V.|BV|Bv; N.V.|NV",
+        "Amsterdam|NH|10## @@|20; Rotterdam|ZH|30## @@|10; Utrecht|UT|35## @@|30; Den Haag=The Hague|ZH|25## @@|70; "
+        "Eindhoven|NB|56## @@|40",
+    ),
+    (
+        "ES",
+        "Spain|España|Espana",
+        "EUR 34 - .es es",
+        "S.L.|SL|Sociedad Limitada; S.A.|SA|Sociedad Anónima",
+        "Madrid|MD|280##|91; Barcelona|CT|080##|93; Valencia|VC|460##|96; Sevilla=Seville|AN|410##|95; "
+        "Bilbao|PV|480##|94",
+    ),
+    (
+        "IT",
+        "Italy|Italia",
+        "EUR 39 - .it it",
+        "S.r.l.|SRL|Srl; S.p.A.|SpA|SPA",  # Italy keeps the 0 abroad
+        "Milano=Milan|MI|201##|02; Roma=Rome|RM|001##|06; Torino=Turin|TO|101##|011; Bologna|BO|401##|051; "
+        "Firenze=Florence|FI|501##|055",
+    ),
+    (
+        "CH",
+        "Switzerland|Schweiz|Suisse|Svizzera",
+        "CHF 41 0 .ch ch",
+        "AG|A.G.|SA; GmbH|G.m.b.H.|Sàrl",
+        "Zürich=Zurich|ZH|80##|44; Genève=Geneva|GE|12##|22; Basel=Basle|BS|40##|61; Bern=Berne|BE|30##|31; "
+        "Lausanne|VD|10##|21",
+    ),
+    (
+        "SE",
+        "Sweden|Sverige",
+        "SEK 46 0 .se se",
+        "AB|Aktiebolag|A.B.|AB (publ)",
+        "Stockholm|AB|1## ##|8; Göteborg=Gothenburg|O|4## ##|31; Malmö=Malmo|M|2## ##|40; Uppsala|C|75# ##|18",
+    ),
+    (
+        "AU",
+        "Australia|AUS|Commonwealth of Australia",
+        "AUD 61 0 .com.au en",
+        "Pty Ltd|Pty. Ltd.|Proprietary Limited|PTY LTD; Ltd|Limited",
+        "Sydney|NSW|2###|2; Melbourne|VIC|3###|3; Brisbane|QLD|4###|7; Perth|WA|6###|8",
+    ),
+    (
+        "CA",
+        "Canada|CAN",
+        "CAD 1 - .ca en",
+        "Inc.|Inc|Incorporated; Ltd.|Limited|Ltée",
+        "Toronto|ON|M#@ #@#|416; Vancouver|BC|V#@ #@#|604; Montréal=Montreal|QC|H#@ #@#|514; Calgary|AB|T#@ #@#|403",
+    ),
+    (
+        "IN",
+        "India|Bharat|IND",
+        "INR 91 0 .in en",
+        "Pvt. Ltd.|Private Limited|Pvt Ltd|P. Ltd.; Ltd.|Limited",
+        "Mumbai=Bombay|MH|4000##|22; Bengaluru=Bangalore|KA|5600##|80; New Delhi=Delhi|DL|1100##|11; "
+        "Pune=Poona|MH|4110##|20; Hyderabad|TG|5000##|40",
+    ),
+    (
+        "JP",
+        "Japan|Nippon|JPN",
+        "JPY 81 0 .co.jp jp",
+        "K.K.|Kabushiki Kaisha|KK|Co., Ltd.; G.K.|Godo Kaisha|GK",
+        "Tokyo|13|1##-####|3; Osaka|27|5##-####|6; Yokohama|14|2##-####|45; Nagoya|23|4##-####|52",
+    ),
+    (
+        "BR",
+        "Brazil|Brasil",
+        "BRL 55 0 .com.br br",
+        "Ltda.|Ltda|Limitada|LTDA; S.A.|SA|S/A",
+        "São Paulo=Sao Paulo|SP|0####-###|11; Rio de Janeiro=Rio|RJ|2####-###|21; "
+        "Belo Horizonte|MG|3####-###|31; Curitiba|PR|8####-###|41",
+    ),
 )
 
 
@@ -124,87 +241,177 @@ def _parse_country(code: str, names: str, misc: str, forms: str, cities: str) ->
         name, region, postal, area = city.split("|")
         native, _, english = name.partition("=")
         parsed.append((native, english or native, region, postal, area))
-    return _Country(code, tuple(names.split("|")), cur, dial, trunk.strip("-"), tld, street,
-                    tuple(tuple(f.split("|")) for f in forms.split("; ")), tuple(parsed))
+    return _Country(
+        code,
+        tuple(names.split("|")),
+        cur,
+        dial,
+        trunk.strip("-"),
+        tld,
+        street,
+        tuple(tuple(f.split("|")) for f in forms.split("; ")),
+        tuple(parsed),
+    )
 
 
 _COUNTRIES = {spec[0]: _parse_country(*spec) for spec in _COUNTRY_SPECS}
 # Customer mix of a Europe/US-centred firm, expanded so a draw is one rng.choice.
-_COUNTRY_BAG = tuple(c for c, w in zip(_COUNTRIES, (22, 14, 12, 8, 6, 5, 5, 4, 4, 5, 5, 4, 3, 3), strict=True) for _ in range(w))
+_COUNTRY_BAG = tuple(
+    c
+    for c, w in zip(_COUNTRIES, (22, 14, 12, 8, 6, 5, 5, 4, 4, 5, 5, 4, 3, 3), strict=True)
+    for _ in range(w)
+)
 _COUNTRY_LOOKUP = {n.lower(): c.code for c in _COUNTRIES.values() for n in (c.code, *c.names)}
 _IN_STATES = {"MH": "27", "KA": "29", "DL": "07", "TG": "36"}  # GSTIN state prefixes
 _EIN_PREFIXES = "12 20 26 27 45 46 47 81 82 83 84 86 88 91 94 98".split()  # IRS-assigned campuses
 
 # Street style -> (names, "full|abbreviated" street types); address() decides the layout per style.
-_STREETS = {k: (names.split("|"), [tuple(t.split("|")) for t in types.split()]) for k, names, types in (
-    ("en", "Main|Oak|Maple|Market|Church|High|King|Queen|Park|Mill|Station|Bridge|Victoria|Elm|Cedar|Lake|Hill|"
-           "Washington|Lincoln|Wacker", "Street|St. Avenue|Ave. Road|Rd. Boulevard|Blvd. Lane|Ln. Drive|Dr."),
-    ("de", "Haupt|Bahnhof|Schiller|Goethe|Linden|Friedrich|Kaiser|Garten|Markt|Rosen|Berliner|Königs",
-           "straße|str. straße|strasse allee|allee weg|weg"),
-    ("ch", "Bahnhof|Limmat|Seefeld|Rennweg|Löwen|Kirch|Rosen", "strasse|str. gasse|g. weg|weg"),
-    ("nl", "Heren|Keizers|Prinsen|Kerk|Molen|Stations|Markt|Rozen", "gracht|gr. straat|str. weg|wg. laan|ln."),
-    ("se", "Kungs|Drottning|Stor|Svea|Hamn|Kyrko|Strand|Birger Jarls", "gatan|g. vägen|v."),
-    ("fr", "de la Paix|Victor Hugo|du Faubourg Saint-Honoré|de Rivoli|Jean Jaurès|de la République|Pasteur|"
-           "des Champs-Élysées|Gambetta|Voltaire", "rue|r. avenue|av. boulevard|bd place|pl."),
-    ("es", "Mayor|de Alcalá|Gran Vía|de la Castellana|de Serrano|Diagonal|del Prado", "Calle|C/ Avenida|Avda. Paseo|Pº"),
-    ("it", "Roma|Garibaldi|Dante|Verdi|Mazzini|della Repubblica|Vittorio Emanuele II",
-           "Via|V. Viale|V.le Piazza|P.za Corso|C.so"),
-    ("br", "Paulista|Brigadeiro Faria Lima|das Nações Unidas|Rio Branco|Augusta|Oscar Freire",
-           "Avenida|Av. Rua|R. Alameda|Al."),
-    ("jp", "Marunouchi|Shibuya|Roppongi|Umeda|Nishi-Shinjuku|Akasaka", "|"),
-)}
+_STREETS = {
+    k: (names.split("|"), [tuple(t.split("|")) for t in types.split()])
+    for k, names, types in (
+        (
+            "en",
+            "Main|Oak|Maple|Market|Church|High|King|Queen|Park|Mill|Station|Bridge|Victoria|Elm|Cedar|Lake|Hill|"
+            "Washington|Lincoln|Wacker",
+            "Street|St. Avenue|Ave. Road|Rd. Boulevard|Blvd. Lane|Ln. Drive|Dr.",
+        ),
+        (
+            "de",
+            "Haupt|Bahnhof|Schiller|Goethe|Linden|Friedrich|Kaiser|Garten|Markt|Rosen|Berliner|Königs",
+            "straße|str. straße|strasse allee|allee weg|weg",
+        ),
+        ("ch", "Bahnhof|Limmat|Seefeld|Rennweg|Löwen|Kirch|Rosen", "strasse|str. gasse|g. weg|weg"),
+        (
+            "nl",
+            "Heren|Keizers|Prinsen|Kerk|Molen|Stations|Markt|Rozen",
+            "gracht|gr. straat|str. weg|wg. laan|ln.",
+        ),
+        ("se", "Kungs|Drottning|Stor|Svea|Hamn|Kyrko|Strand|Birger Jarls", "gatan|g. vägen|v."),
+        (
+            "fr",
+            "de la Paix|Victor Hugo|du Faubourg Saint-Honoré|de Rivoli|Jean Jaurès|de la République|Pasteur|"
+            "des Champs-Élysées|Gambetta|Voltaire",
+            "rue|r. avenue|av. boulevard|bd place|pl.",
+        ),
+        (
+            "es",
+            "Mayor|de Alcalá|Gran Vía|de la Castellana|de Serrano|Diagonal|del Prado",
+            "Calle|C/ Avenida|Avda. Paseo|Pº",
+        ),
+        (
+            "it",
+            "Roma|Garibaldi|Dante|Verdi|Mazzini|della Repubblica|Vittorio Emanuele II",
+            "Via|V. Viale|V.le Piazza|P.za Corso|C.so",
+        ),
+        (
+            "br",
+            "Paulista|Brigadeiro Faria Lima|das Nações Unidas|Rio Branco|Augusta|Oscar Freire",
+            "Avenida|Av. Rua|R. Alameda|Al.",
+        ),
+        ("jp", "Marunouchi|Shibuya|Roppongi|Umeda|Nishi-Shinjuku|Akasaka", "|"),
+    )
+}
 
-_SURNAMES = ("Harper|Cole|Whitfield|Bennett|Morgan|Lang|Fischer|Müller|Schäfer|Köhler|Weiß|Lefèvre|Gérard|Dubois|"
-             "Moreau|Janssen|de Vries|Bakker|García|Núñez|Muñoz|Rossi|Bianchi|Ferrari|Åström|Lindqvist|Sjögren|"
-             "Keller|Brunner|Tanaka|Sato|Patel|Mehta|Iyer|Souza|Gonçalves|Almeida|Hughes|Reid|Walsh|Novak|Weber|"
-             "Hoffmann|Wagner|Becker|Fontaine|Mercier|Visser|Romano|Conti|Berg|Nyström|O'Brien|MacLeod|Carter|"
-             "Ellison|Prescott|Sterling|Blackwood|Ashford|Thornton|Kowalski|Abbott|Barrett|Chambers|Dalton|Emerson|"
-             "Fletcher|Griffin|Hawkins|Ingram|Jarvis|Kendall|Lawson|Mason|Nash|Osborne|Parker|Quinn|Russell|Shaw|"
-             "Turner|Vaughan|Warren|Young|Zimmermann|Schulz|Richter|Laurent|Girard|Ruiz|Ortega|Marino|Greco|"
-             "Holm|Dahl|Nakamura|Kapoor|Pereira|Costa|Lindgren").split("|")
+_SURNAMES = (
+    "Harper|Cole|Whitfield|Bennett|Morgan|Lang|Fischer|Müller|Schäfer|Köhler|Weiß|Lefèvre|Gérard|Dubois|"
+    "Moreau|Janssen|de Vries|Bakker|García|Núñez|Muñoz|Rossi|Bianchi|Ferrari|Åström|Lindqvist|Sjögren|"
+    "Keller|Brunner|Tanaka|Sato|Patel|Mehta|Iyer|Souza|Gonçalves|Almeida|Hughes|Reid|Walsh|Novak|Weber|"
+    "Hoffmann|Wagner|Becker|Fontaine|Mercier|Visser|Romano|Conti|Berg|Nyström|O'Brien|MacLeod|Carter|"
+    "Ellison|Prescott|Sterling|Blackwood|Ashford|Thornton|Kowalski|Abbott|Barrett|Chambers|Dalton|Emerson|"
+    "Fletcher|Griffin|Hawkins|Ingram|Jarvis|Kendall|Lawson|Mason|Nash|Osborne|Parker|Quinn|Russell|Shaw|"
+    "Turner|Vaughan|Warren|Young|Zimmermann|Schulz|Richter|Laurent|Girard|Ruiz|Ortega|Marino|Greco|"
+    "Holm|Dahl|Nakamura|Kapoor|Pereira|Costa|Lindgren"
+).split("|")
 # Coined brands: head + middle + tail syllables ("Nor" + "a" + "tex"). Single companies use vowel middles and
 # families use the others, so a family brand never equals an unrelated company's brand.
-_BRAND_HEADS = ("Nor Vel Acu Zen Tri Omni Quan Lum Syn Vert Ax Cor Nex Stra Ver Ori Kin Alt Bri Cal Dex Evo Flux Gal "
-                "Hel Ion Kal Lyr Mer Nov Opt Pax Rho Sol Tera Vox Wex Yor Zeph Aur Bel Cyr Dor Eld Fen Gor Hal Jun "
-                "Kor Lat Mon Nim Pol Rav Sar Tor Ulm Var Wil Zor").split()
-_BRAND_TAILS = ("tex ora via nix com ium tis lan gen ware sys tron lytics dyne vance path core wave point nova sphere "
-                "bridge stone field works mark line ridge gate scale quest sense cast form lux tek mind flow grid hub"
-                ).split()
+_BRAND_HEADS = (
+    "Nor Vel Acu Zen Tri Omni Quan Lum Syn Vert Ax Cor Nex Stra Ver Ori Kin Alt Bri Cal Dex Evo Flux Gal "
+    "Hel Ion Kal Lyr Mer Nov Opt Pax Rho Sol Tera Vox Wex Yor Zeph Aur Bel Cyr Dor Eld Fen Gor Hal Jun "
+    "Kor Lat Mon Nim Pol Rav Sar Tor Ulm Var Wil Zor"
+).split()
+_BRAND_TAILS = (
+    "tex ora via nix com ium tis lan gen ware sys tron lytics dyne vance path core wave point nova sphere "
+    "bridge stone field works mark line ridge gate scale quest sense cast form lux tek mind flow grid hub"
+).split()
 _SINGLE_MIDS, _FAMILY_MIDS = "a e i o u y".split(), ["", "ar", "en", "il", "is", "um", "an"]
 _N_SYLLABLES = len(_BRAND_HEADS) * len(_BRAND_TAILS)
 _ADJECTIVES = "Blue Red Silver Golden North West East Iron Stone Green Grand Bright Clear Deep High Old Royal Swift True Wild".split()
 _NOUNS = "River Oak Harbor Ridge Peak Bay Creek Valley Field Lake Gate Point Rock Bridge Forest Hill Star Wave Crest Haven".split()
-_INDUSTRY_WORDS = ("Technology Software Logistics Engineering Consulting Energy Pharma Capital Media Foods Retail "
-                   "Analytics Systems Networks Healthcare Manufacturing Construction Insurance Telecom Automotive "
-                   "Biotech Solutions Robotics Materials Marine Aerospace Security Digital").split()
+_INDUSTRY_WORDS = (
+    "Technology Software Logistics Engineering Consulting Energy Pharma Capital Media Foods Retail "
+    "Analytics Systems Networks Healthcare Manufacturing Construction Insurance Telecom Automotive "
+    "Biotech Solutions Robotics Materials Marine Aerospace Security Digital"
+).split()
 # Local-language name parts (with the accents CRM users drop); disjoint across countries even unaccented.
-_NATIVE_WORDS = {k: v.split() for k, v in (
-    ("DE", "Maschinenbau Logistik Technik Versicherungen Gerätebau"), ("CH", "Treuhand Uhren Präzision Feinmechanik"),
-    ("FR", "Électronique Énergies Ingénierie Générale Études"), ("ES", "Construcciones Ingeniería Energía Tecnología"),
-    ("IT", "Costruzioni Ingegneria Impianti Meccanica"), ("NL", "Bouw Techniek Logistiek Handelsmaatschappij"),
-    ("SE", "Bygg Teknik Fastigheter Skogsindustri"), ("BR", "Construções Engenharia Mineração Serviços"))}
-_TAILS = "International|Group|Services|Holdings|Partners|Industries|Worldwide|Associates|Technologies|& Co".split("|")
+_NATIVE_WORDS = {
+    k: v.split()
+    for k, v in (
+        ("DE", "Maschinenbau Logistik Technik Versicherungen Gerätebau"),
+        ("CH", "Treuhand Uhren Präzision Feinmechanik"),
+        ("FR", "Électronique Énergies Ingénierie Générale Études"),
+        ("ES", "Construcciones Ingeniería Energía Tecnología"),
+        ("IT", "Costruzioni Ingegneria Impianti Meccanica"),
+        ("NL", "Bouw Techniek Logistiek Handelsmaatschappij"),
+        ("SE", "Bygg Teknik Fastigheter Skogsindustri"),
+        ("BR", "Construções Engenharia Mineração Serviços"),
+    )
+}
+_TAILS = "International|Group|Services|Holdings|Partners|Industries|Worldwide|Associates|Technologies|& Co".split(
+    "|"
+)
 _TAIL_TOKENS = frozenset(t for tail in _TAILS for t in tail.split())
 # Generic names ("Premier Global Solutions") for look-alike families: 6,000 combinations, one per family.
-_GENERIC_ADJ = ("Global Premier United Advanced Integrated National Allied Prime Standard Universal Metro Apex "
-                "Pioneer Superior Elite Dynamic Strategic Precision Total First").split()
-_GENERIC_NOUNS = ("Solutions Consulting Services Systems Technologies Supply Partners Industries Trading Builders "
-                  "Logistics Group Resources Management Enterprises").split()
+_GENERIC_ADJ = (
+    "Global Premier United Advanced Integrated National Allied Prime Standard Universal Metro Apex "
+    "Pioneer Superior Elite Dynamic Strategic Precision Total First"
+).split()
+_GENERIC_NOUNS = (
+    "Solutions Consulting Services Systems Technologies Supply Partners Industries Trading Builders "
+    "Logistics Group Resources Management Enterprises"
+).split()
 # Sales reps and PSA admins abbreviate; ERP keeps the legal spelling.
-_ABBREV = {k: tuple(v.split("|")) for k, v in (
-    ("International", "Intl|Int'l|Intl."), ("Technology", "Tech"), ("Technologies", "Tech|Techs"),
-    ("Services", "Svcs|Svc"), ("Group", "Grp"), ("&", "and|+"), ("and", "&"), ("Manufacturing", "Mfg"),
-    ("Engineering", "Eng|Engg"), ("Associates", "Assoc"), ("Holdings", "Hldgs"), ("Systems", "Sys"),
-    ("Solutions", "Sol"), ("Company", "Co"))}
-_INDUSTRIES = ("Technology|Financial Services|Healthcare|Manufacturing|Retail|Energy|Telecommunications|Media|"
-               "Professional Services|Transportation|Public Sector|Education|Real Estate|Pharmaceuticals|"
-               "Consumer Goods|Insurance|Automotive").split("|")
-_FIRST_NAMES = ("James Mary Oliver Emma Lukas Sophie Lucas Chloé Daan Julia Alejandro Lucía Marco Giulia Erik Astrid "
-                "Liam Arjun Priya Haruto").split()
+_ABBREV = {
+    k: tuple(v.split("|"))
+    for k, v in (
+        ("International", "Intl|Int'l|Intl."),
+        ("Technology", "Tech"),
+        ("Technologies", "Tech|Techs"),
+        ("Services", "Svcs|Svc"),
+        ("Group", "Grp"),
+        ("&", "and|+"),
+        ("and", "&"),
+        ("Manufacturing", "Mfg"),
+        ("Engineering", "Eng|Engg"),
+        ("Associates", "Assoc"),
+        ("Holdings", "Hldgs"),
+        ("Systems", "Sys"),
+        ("Solutions", "Sol"),
+        ("Company", "Co"),
+    )
+}
+_INDUSTRIES = (
+    "Technology|Financial Services|Healthcare|Manufacturing|Retail|Energy|Telecommunications|Media|"
+    "Professional Services|Transportation|Public Sector|Education|Real Estate|Pharmaceuticals|"
+    "Consumer Goods|Insurance|Automotive"
+).split("|")
+_FIRST_NAMES = (
+    "James Mary Oliver Emma Lukas Sophie Lucas Chloé Daan Julia Alejandro Lucía Marco Giulia Erik Astrid "
+    "Liam Arjun Priya Haruto"
+).split()
 # Which systems a company lives in: most are sold (CRM), delivered (PSA) and billed (ERP); CRM-only = prospects.
-_PRESENCE_BAG = tuple(p for p, w in ((("crm", "psa", "erp"), 45), (("crm", "erp"), 15), (("crm", "psa"), 10),
-                                     (("psa", "erp"), 10), (("crm",), 14), (("psa",), 3), (("erp",), 3))
-                      for _ in range(w))
+_PRESENCE_BAG = tuple(
+    p
+    for p, w in (
+        (("crm", "psa", "erp"), 45),
+        (("crm", "erp"), 15),
+        (("crm", "psa"), 10),
+        (("psa", "erp"), 10),
+        (("crm",), 14),
+        (("psa",), 3),
+        (("erp",), 3),
+    )
+    for _ in range(w)
+)
 _FAMILY_RATE = 0.047  # family starts per entity slot; mean family size ~2.9 -> ~12% of entities
 _CRM_DUP_RATE = 0.0375  # of CRM-present companies (~80%) -> ~3% of companies
 _SHUFFLE = 4096  # bounded shuffle so true duplicates are not adjacent in the stream
@@ -216,16 +423,32 @@ _SF_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _ALNUM36 = _B62[:36]
 _UPPER = _B62[10:36]
 _PRIME = 2_654_435_761  # prime multiplier: k -> (k*P + off) % M is a bijection, so IDs never repeat
-_TAX_SPACE = {"DE": 90_000_000, "GB": 9_000_000, "FR": 70_000_000, "NL": 81_000_000, "ES": 10_000_000,
-              "IT": 9_999_999, "CH": 81_000_000, "SE": 10_000_000, "AU": 900_000_000, "CA": 90_000_000,
-              "IN": 26 ** 4 * 9_999, "JP": 900_000_000_000, "BR": 90_000_000, "US": len(_EIN_PREFIXES) * 10_000_000}
+_TAX_SPACE = {
+    "DE": 90_000_000,
+    "GB": 9_000_000,
+    "FR": 70_000_000,
+    "NL": 81_000_000,
+    "ES": 10_000_000,
+    "IT": 9_999_999,
+    "CH": 81_000_000,
+    "SE": 10_000_000,
+    "AU": 900_000_000,
+    "CA": 90_000_000,
+    "IN": 26**4 * 9_999,
+    "JP": 900_000_000_000,
+    "BR": 90_000_000,
+    "US": len(_EIN_PREFIXES) * 10_000_000,
+}
 _VAT_PREFIXED = frozenset({"DE", "GB", "FR", "NL", "ES", "IT", "SE"})
 
 # str.translate tables are ~10x faster than unicodedata per call, which matters at 10^6 rows.
 _ACCENTED = "ÀÁÂÃÄÅàáâãäåÇçÈÉÊËèéêëÌÍÎÏìíîïÑñÒÓÔÕÖòóôõöÙÚÛÜùúûüÝýÿŌōº"
 _DEACCENT = {ord(c): unicodedata.normalize("NFKD", c)[0] for c in _ACCENTED}
 _DEACCENT.update({ord("ß"): "ss", ord("Ø"): "O", ord("ø"): "o", ord("Æ"): "AE", ord("æ"): "ae"})
-_UMLAUT = {**_DEACCENT, **{ord(k): v for k, v in zip("äöüÄÖÜ", ("ae", "oe", "ue", "Ae", "Oe", "Ue"), strict=True)}}
+_UMLAUT = {
+    **_DEACCENT,
+    **{ord(k): v for k, v in zip("äöüÄÖÜ", ("ae", "oe", "ue", "Ae", "Oe", "Ue"), strict=True)},
+}
 _NO_PUNCT = str.maketrans("", "", ".,'")
 
 
@@ -253,10 +476,10 @@ def _typo(s: str, rng: random.Random) -> str:
     i = 1 + int(rng.random() * (len(s) - 2))
     op = rng.random()
     if op < 0.34:
-        return s[:i] + s[i + 1] + s[i] + s[i + 2:]
+        return s[:i] + s[i + 1] + s[i] + s[i + 2 :]
     if op < 0.67:
-        return s[:i] + s[i + 1:]
-    return s[:i] + _B62[10 + int(rng.random() * 26) + 26 * s[i].islower()] + s[i + 1:]
+        return s[:i] + s[i + 1 :]
+    return s[:i] + _B62[10 + int(rng.random() * 26) + 26 * s[i].islower()] + s[i + 1 :]
 
 
 class _Factory:
@@ -269,7 +492,11 @@ class _Factory:
 
     def seq(self, name: str, start: int, max_gap: int = 1) -> int:
         # Increasing with small gaps (deleted rows), hence unique per name.
-        n = self._seq.get(name, start) + 1 + (int(self.rng.random() * max_gap) if max_gap > 1 else 0)
+        n = (
+            self._seq.get(name, start)
+            + 1
+            + (int(self.rng.random() * max_gap) if max_gap > 1 else 0)
+        )
         self._seq[name] = n
         return n
 
@@ -285,19 +512,23 @@ class _Factory:
     def sf_id(self, prefix: str) -> str:
         # Salesforce layout: 3-char key prefix, pod, reserved 0, 9-char base62 counter,
         # then the 3-char case-safety suffix computed the way Salesforce does.
-        v = (self.seq("sf" + prefix, 0) * _PRIME + self._off["sf"]) % 62 ** 9
+        v = (self.seq("sf" + prefix, 0) * _PRIME + self._off["sf"]) % 62**9
         digits = []
         for _ in range(9):
             v, m = divmod(v, 62)
             digits.append(_B62[m])
         s = prefix + "5g0" + "".join(digits)
-        return s + "".join(_SF_SUFFIX[sum(1 << i for i, ch in enumerate(s[j:j + 5]) if "A" <= ch <= "Z")]
-                           for j in (0, 5, 10))
+        return s + "".join(
+            _SF_SUFFIX[sum(1 << i for i, ch in enumerate(s[j : j + 5]) if "A" <= ch <= "Z")]
+            for j in (0, 5, 10)
+        )
 
     def fill(self, tpl: str) -> str:
         r = self.rng.random
-        return "".join(_B62[int(r() * 10)] if ch == "#" else _UPPER[int(r() * 26)] if ch == "@" else ch
-                       for ch in tpl)
+        return "".join(
+            _B62[int(r() * 10)] if ch == "#" else _UPPER[int(r() * 26)] if ch == "@" else ch
+            for ch in tpl
+        )
 
     def address(self, c: _Country, city: tuple[str, ...] | None = None) -> tuple:
         """(street as billed, street as typed, city tuple, canonical postal code)."""
@@ -369,8 +600,15 @@ class _Factory:
         if cc == "IN":
             x, digits = divmod(x, 9_999)
             x, last = divmod(x, 26)
-            pan = (_UPPER[x // 676] + _UPPER[x // 26 % 26] + _UPPER[x % 26] + "C" + initial
-                   + f"{digits + 1:04d}" + _UPPER[last])
+            pan = (
+                _UPPER[x // 676]
+                + _UPPER[x // 26 % 26]
+                + _UPPER[x % 26]
+                + "C"
+                + initial
+                + f"{digits + 1:04d}"
+                + _UPPER[last]
+            )
             g = _IN_STATES.get(region, "27") + pan + "1Z"
             return g + luhn.calc_check_digit(g, _ALNUM36)
         if cc == "JP":
@@ -384,8 +622,13 @@ class _Factory:
     def phone(self, c: _Country, area: str, sub: str, style: int) -> str:
         if c.dial == "1":  # NANP formats
             a, b = sub[:3], sub[3:]
-            return (f"+1 {area} {a} {b}", f"({area}) {a}-{b}", f"{area}-{a}-{b}",
-                    f"{area}.{a}.{b}", f"+1 ({area}) {a}-{b}")[style % 5]
+            return (
+                f"+1 {area} {a} {b}",
+                f"({area}) {a}-{b}",
+                f"{area}-{a}-{b}",
+                f"{area}.{a}.{b}",
+                f"+1 ({area}) {a}-{b}",
+            )[style % 5]
         nat = c.trunk + area
         style %= 6
         if style == 0:
@@ -430,15 +673,30 @@ def _tax_variant(tax: str, cc: str, rng: random.Random) -> str:
     if x < 0.3 and cc in _VAT_PREFIXED:
         return tax[2:]  # country prefix left off
     if x < 0.45 and tax.isalnum():
-        return " ".join(tax[i:i + 3] for i in range(0, len(tax), 3))
+        return " ".join(tax[i : i + 3] for i in range(0, len(tax), 3))
     if x < 0.55:
         return tax.lower()
     return tax
 
 
 class _Entity:
-    __slots__ = ("key", "family", "country", "core", "form", "addr", "old", "tax_id", "domain",
-                 "mail_domain", "area", "sub", "industry", "parent", "ids")
+    __slots__ = (
+        "key",
+        "family",
+        "country",
+        "core",
+        "form",
+        "addr",
+        "old",
+        "tax_id",
+        "domain",
+        "mail_domain",
+        "area",
+        "sub",
+        "industry",
+        "parent",
+        "ids",
+    )
 
     def __init__(self) -> None:
         self.ids: dict[str, str] = {}
@@ -448,7 +706,14 @@ class _Entity:
 
 def _slug(base: str, rng: random.Random) -> str:
     """Domain label from the whole name base: distinct bases give distinct domains."""
-    toks = base.translate(_DEACCENT).lower().replace("&", " ").replace("'", "").replace(",", " ").split()
+    toks = (
+        base.translate(_DEACCENT)
+        .lower()
+        .replace("&", " ")
+        .replace("'", "")
+        .replace(",", " ")
+        .split()
+    )
     return ("" if rng.random() < 0.6 else "-").join(toks)
 
 
@@ -473,33 +738,57 @@ class _CustomerGen:
                     return f"{_SURNAMES[u % ns]} {words[u // ns]}"
             elif k == "pair" and (u := f.unique(k, ns * ns)) >= 0:
                 return f"{_SURNAMES[u % ns]} & {_SURNAMES[u // ns]}"
-            elif k == "trio" and (u := f.unique(k, ns ** 3)) >= 0:
-                return f"{_SURNAMES[u % ns]}, {_SURNAMES[u // ns % ns]} & {_SURNAMES[u // ns // ns]}"
+            elif k == "trio" and (u := f.unique(k, ns**3)) >= 0:
+                return (
+                    f"{_SURNAMES[u % ns]}, {_SURNAMES[u // ns % ns]} & {_SURNAMES[u // ns // ns]}"
+                )
             elif k == "place" and (u := f.unique(k, len(_ADJECTIVES) * len(_NOUNS) * ni)) >= 0:
                 u, adj = divmod(u, len(_ADJECTIVES))
                 return f"{_ADJECTIVES[adj]} {_NOUNS[u % len(_NOUNS)]} {_INDUSTRY_WORDS[u // len(_NOUNS)]}"
             elif k == "surname" and (u := f.unique(k, ns * ni)) >= 0:
                 return f"{_SURNAMES[u % ns]} {_INDUSTRY_WORDS[u // ns]}"
-            elif k == "brand" and (u := f.unique(k, _N_SYLLABLES * len(_SINGLE_MIDS) * (ni + 1))) >= 0:
+            elif (
+                k == "brand"
+                and (u := f.unique(k, _N_SYLLABLES * len(_SINGLE_MIDS) * (ni + 1))) >= 0
+            ):
                 u, ind = divmod(u, ni + 1)
                 u, mid = divmod(u, len(_SINGLE_MIDS))
-                brand = _BRAND_HEADS[u % len(_BRAND_HEADS)] + _SINGLE_MIDS[mid] + _BRAND_TAILS[u // len(_BRAND_HEADS)]
+                brand = (
+                    _BRAND_HEADS[u % len(_BRAND_HEADS)]
+                    + _SINGLE_MIDS[mid]
+                    + _BRAND_TAILS[u // len(_BRAND_HEADS)]
+                )
                 return f"{brand} {_INDUSTRY_WORDS[ind - 1]}" if ind else brand
         # Beyond ~1.5M companies the spaces are exhausted and names may repeat.
         return f"{_pick(self.rng, _SURNAMES)} & {_pick(self.rng, _SURNAMES)}"
 
     def family_brand(self) -> str:
         u = self.f.unique("family-brand", _N_SYLLABLES * len(_FAMILY_MIDS))
-        u = u if u >= 0 else int(self.rng.random() * _N_SYLLABLES * len(_FAMILY_MIDS))  # used up: may repeat
+        u = (
+            u if u >= 0 else int(self.rng.random() * _N_SYLLABLES * len(_FAMILY_MIDS))
+        )  # used up: may repeat
         u, mid = divmod(u, len(_FAMILY_MIDS))
-        return _BRAND_HEADS[u % len(_BRAND_HEADS)] + _FAMILY_MIDS[mid] + _BRAND_TAILS[u // len(_BRAND_HEADS)]
+        return (
+            _BRAND_HEADS[u % len(_BRAND_HEADS)]
+            + _FAMILY_MIDS[mid]
+            + _BRAND_TAILS[u // len(_BRAND_HEADS)]
+        )
 
     def core_name(self, cc: str) -> tuple[str, str]:
         """(legal name without legal form, unique base the domain is derived from)."""
         r = self.rng.random
         x = r()
-        kind = ("pair" if x < 0.12 else "trio" if x < 0.17 else "place" if x < 0.35 else
-                ("native" if cc in _NATIVE_WORDS and r() < 0.6 else "surname") if x < 0.46 else "brand")
+        kind = (
+            "pair"
+            if x < 0.12
+            else "trio"
+            if x < 0.17
+            else "place"
+            if x < 0.35
+            else ("native" if cc in _NATIVE_WORDS and r() < 0.6 else "surname")
+            if x < 0.46
+            else "brand"
+        )
         base = self._base(kind, cc)
         core = f"{base} {_pick(self.rng, _TAILS)}" if r() < 0.35 else base
         return ("The " + core if r() < 0.04 else core), base
@@ -541,8 +830,16 @@ class _CustomerGen:
         return _typo(name, rng) if r() < 0.1 else name
 
     # -- entities -----------------------------------------------------------
-    def entity(self, cc: str, core: str, slug: str, form: int = 0, city: tuple | None = None,
-               family: str | None = None, domain: str | None = None) -> _Entity:
+    def entity(
+        self,
+        cc: str,
+        core: str,
+        slug: str,
+        form: int = 0,
+        city: tuple | None = None,
+        family: str | None = None,
+        domain: str | None = None,
+    ) -> _Entity:
         rng, r, f = self.rng, self.rng.random, self.f
         c = _COUNTRIES[cc]
         e = _Entity()
@@ -573,28 +870,44 @@ class _CustomerGen:
         rng, r = self.rng, self.rng.random
         self.n_fam += 1
         x = r()
-        kind = "group" if x < 0.35 else "brand" if x < 0.6 else "generic" if x < 0.8 else "legal_form"
+        kind = (
+            "group" if x < 0.35 else "brand" if x < 0.6 else "generic" if x < 0.8 else "legal_form"
+        )
         fam = f"{kind}-{self.n_fam:05d}"
         if kind == "group":  # holding + sister companies in several countries, one domain
             brand = self.family_brand()
             slug, hq = brand.lower(), _pick(rng, _COUNTRY_BAG)
             dom = slug + ".com"
             c = _COUNTRIES[hq]
-            parent = self.entity(hq, f"{brand} {_pick(rng, ('Group', 'Holding', 'Holdings'))}", slug,
-                                 1 if len(c.forms) > 1 and r() < 0.5 else 0, family=fam, domain=dom)
+            parent = self.entity(
+                hq,
+                f"{brand} {_pick(rng, ('Group', 'Holding', 'Holdings'))}",
+                slug,
+                1 if len(c.forms) > 1 and r() < 0.5 else 0,
+                family=fam,
+                domain=dom,
+            )
             parent.mail_domain = dom
             out = [parent]
             countries = list(_COUNTRIES)
             rng.shuffle(countries)
-            for cc in countries[:min(room - 1, 2 + int(r() * 3))]:
-                child = self.entity(cc, brand, slug, 0, family=fam,
-                                    domain=dom if r() < 0.5 else slug + _COUNTRIES[cc].tld)
+            for cc in countries[: min(room - 1, 2 + int(r() * 3))]:
+                child = self.entity(
+                    cc,
+                    brand,
+                    slug,
+                    0,
+                    family=fam,
+                    domain=dom if r() < 0.5 else slug + _COUNTRIES[cc].tld,
+                )
                 child.mail_domain, child.parent = dom, parent
                 out.append(child)
             return out
         cc = "US" if kind == "generic" and r() < 0.5 else _pick(rng, _COUNTRY_BAG)
         size = min(room, 2 if kind == "legal_form" else 2 + int(r() * 2))
-        if kind == "brand":  # "Siemens AG" vs "Siemens Energy AG": token supersets, separate companies
+        if (
+            kind == "brand"
+        ):  # "Siemens AG" vs "Siemens Energy AG": token supersets, separate companies
             brand = self.family_brand()
             cores = [brand, *(f"{brand} {w}" for w in rng.sample(_INDUSTRY_WORDS, 2))]
             return [self.entity(cc, core, _slug(core, rng), 0, family=fam) for core in cores[:size]]
@@ -602,21 +915,46 @@ class _CustomerGen:
         if kind == "generic":  # same generic name in different cities, nothing else shared
             na, nn = len(_GENERIC_ADJ), len(_GENERIC_NOUNS)
             u = self.f.unique("generic", na * na * nn)
-            u = u if u >= 0 else int(r() * na * na * nn)  # used up: names may repeat across families
+            u = (
+                u if u >= 0 else int(r() * na * na * nn)
+            )  # used up: names may repeat across families
             u, noun = divmod(u, nn)
-            first, second = divmod(u, na)  # second 0 = none, else an offset that never repeats the first
-            core = " ".join(filter(None, (_GENERIC_ADJ[first], second and _GENERIC_ADJ[(first + second) % na],
-                                          _GENERIC_NOUNS[noun])))
-            return [self.entity(cc, core, _slug(f"{core} {city[1]}", rng), 0, city=city, family=fam)
-                    for city in rng.sample(c.cities, size)]
+            first, second = divmod(
+                u, na
+            )  # second 0 = none, else an offset that never repeats the first
+            core = " ".join(
+                filter(
+                    None,
+                    (
+                        _GENERIC_ADJ[first],
+                        second and _GENERIC_ADJ[(first + second) % na],
+                        _GENERIC_NOUNS[noun],
+                    ),
+                )
+            )
+            return [
+                self.entity(cc, core, _slug(f"{core} {city[1]}", rng), 0, city=city, family=fam)
+                for city in rng.sample(c.cities, size)
+            ]
         if len(c.forms) < 2:  # "Ltd" vs "LLP" needs a country with two legal forms
             cc, c = "GB", _COUNTRIES["GB"]
         core, base = self.core_name(cc)
         slug, city = _slug(base, rng), _pick(rng, c.cities)
-        shared = slug + c.tld if r() < 0.6 else None  # the LLP and its service company often share a site
-        return [self.entity(cc, core, slug + c.forms[form][0].lower().translate(_NO_PUNCT).replace(" ", ""),
-                            form, city=city, family=fam, domain=shared)
-                for form in rng.sample(range(len(c.forms)), 2)]
+        shared = (
+            slug + c.tld if r() < 0.6 else None
+        )  # the LLP and its service company often share a site
+        return [
+            self.entity(
+                cc,
+                core,
+                slug + c.forms[form][0].lower().translate(_NO_PUNCT).replace(" ", ""),
+                form,
+                city=city,
+                family=fam,
+                domain=shared,
+            )
+            for form in rng.sample(range(len(c.forms)), 2)
+        ]
 
     # -- records --------------------------------------------------------------
     def records(self, e: _Entity) -> list[SyntheticRecord]:
@@ -644,14 +982,18 @@ class _CustomerGen:
         full, abbr, city, pc = e.old if e.old and r() < 0.7 else e.addr
         miss = 0.35 if dup else 0.0  # quick-entered duplicates are sparser
         has_addr = r() < 0.85 - miss
-        d = _pick(rng, ("https://www.{}", "www.{}", "{}", "http://{}/", "https://{}")).format(e.domain)
+        d = _pick(rng, ("https://www.{}", "www.{}", "{}", "http://{}/", "https://{}")).format(
+            e.domain
+        )
         x = r()
         return {
             "source_id": f.sf_id("001"),
             "name": self.crm_name(e),
             "tax_id": _tax_variant(e.tax_id, c.code, rng) if r() < (0.4 - miss) else "",
             "website": d if r() < 0.9 - miss else "",
-            "email": f"{_pick(rng, ('info', 'contact', 'sales', 'hello'))}@{e.mail_domain}" if r() < 0.7 - miss else "",
+            "email": f"{_pick(rng, ('info', 'contact', 'sales', 'hello'))}@{e.mail_domain}"
+            if r() < 0.7 - miss
+            else "",
             "phone": f.phone(c, e.area, e.sub, int(r() * 6)) if r() < 0.85 - miss else "",
             "address_line1": (abbr if r() < 0.5 else full) if has_addr else "",
             "city": self._city(city, 0.6, 0.2) if has_addr or r() < 0.5 else "",
@@ -674,7 +1016,9 @@ class _CustomerGen:
             "name": self.crm_name(e, short=True),
             "tax_id": _tax_variant(e.tax_id, c.code, rng) if r() < 0.15 else "",
             "website": f"www.{e.domain}" if r() < 0.3 else "",
-            "email": f"{_pick(rng, ('billing', 'projects', 'info'))}@{e.mail_domain}" if r() < 0.4 else "",
+            "email": f"{_pick(rng, ('billing', 'projects', 'info'))}@{e.mail_domain}"
+            if r() < 0.4
+            else "",
             "phone": f.phone(c, e.area, e.sub, int(r() * 6)) if r() < 0.4 else "",
             "address_line1": (abbr if r() < 0.6 else full) if has_addr else "",
             "city": self._city(city, 0.5, 0.5) if r() < 0.7 else "",
@@ -700,7 +1044,8 @@ class _CustomerGen:
             "tax_id": e.tax_id,
             "website": f"www.{e.domain}" if r() < 0.3 else "",
             "email": f"{_pick(rng, ('ap', 'invoices', 'accounts.payable', 'billing'))}@{e.mail_domain}"
-            if r() < 0.8 else "",
+            if r() < 0.8
+            else "",
             "phone": f.phone(c, e.area, e.sub, 0 if r() < 0.7 else 1),
             "address_line1": full,
             "city": city[0],
@@ -732,8 +1077,9 @@ class _CustomerGen:
         yield from buf
 
 
-def generate_customers(n_entities: int, *, seed: int = 7,
-                       systems: tuple[str, ...] = SYSTEMS) -> Iterator[SyntheticRecord]:
+def generate_customers(
+    n_entities: int, *, seed: int = 7, systems: tuple[str, ...] = SYSTEMS
+) -> Iterator[SyntheticRecord]:
     """Stream customer records for ``n_entities`` real companies (1-4 records each)."""
     if n_entities < 0:
         raise ValueError("n_entities must be >= 0")
@@ -741,24 +1087,39 @@ def generate_customers(n_entities: int, *, seed: int = 7,
     if unknown or not systems:
         raise ValueError(f"systems must be a non-empty subset of {SYSTEMS}, got {systems!r}")
     # Not a generator itself, so bad arguments fail at the call site rather than on first next().
-    return _CustomerGen(random.Random(seed), tuple(s for s in SYSTEMS if s in systems)).run(n_entities)
+    return _CustomerGen(random.Random(seed), tuple(s for s in SYSTEMS if s in systems)).run(
+        n_entities
+    )
 
 
 # ---------------------------------------------------------------------------
 # The firm's own legal entities
 # ---------------------------------------------------------------------------
-_FIRM_ENTITIES = (("Northwind Consulting Inc.", "US", 0), ("Northwind Advisory LLC", "US", 1),
-                  ("Northwind Consulting Ltd", "GB", 0), ("Northwind Consulting GmbH", "DE", 0),
-                  ("Northwind Consulting SAS", "FR", 0), ("Northwind Consulting B.V.", "NL", 0),
-                  ("Northwind Consulting AG", "CH", 0), ("Northwind Consulting Pty Ltd", "AU", 0),
-                  ("Northwind Consulting Pvt. Ltd.", "IN", 0))  # (legal name, country, city index)
+_FIRM_ENTITIES = (
+    ("Northwind Consulting Inc.", "US", 0),
+    ("Northwind Advisory LLC", "US", 1),
+    ("Northwind Consulting Ltd", "GB", 0),
+    ("Northwind Consulting GmbH", "DE", 0),
+    ("Northwind Consulting SAS", "FR", 0),
+    ("Northwind Consulting B.V.", "NL", 0),
+    ("Northwind Consulting AG", "CH", 0),
+    ("Northwind Consulting Pty Ltd", "AU", 0),
+    ("Northwind Consulting Pvt. Ltd.", "IN", 0),
+)  # (legal name, country, city index)
 
 
 def _registration(cc: str, tax: str, rng: random.Random) -> str:
     digits = "".join(_B62[int(rng.random() * 10)] for _ in range(8))
-    return {"US": digits[:7], "GB": "0" + digits[:7], "DE": f"HRB {digits[:6]}",
-            "FR": f"RCS Paris {tax[4:7]} {tax[7:10]} {tax[10:]}", "NL": digits,
-            "CH": tax[:-5], "AU": tax[3:], "IN": f"U74140MH20{10 + int(digits[0])}PTC{digits[2:]}"}[cc]
+    return {
+        "US": digits[:7],
+        "GB": "0" + digits[:7],
+        "DE": f"HRB {digits[:6]}",
+        "FR": f"RCS Paris {tax[4:7]} {tax[7:10]} {tax[10:]}",
+        "NL": digits,
+        "CH": tax[:-5],
+        "AU": tax[3:],
+        "IN": f"U74140MH20{10 + int(digits[0])}PTC{digits[2:]}",
+    }[cc]
 
 
 def generate_legal_entities(*, seed: int = 7) -> list[SyntheticRecord]:
@@ -771,23 +1132,45 @@ def generate_legal_entities(*, seed: int = 7) -> list[SyntheticRecord]:
         full, abbr, city, pc = f.address(c, c.cities[city_i])
         tax = f.tax_id(cc, city[2], "N", 0)
         key, sub = f"le-{i:02d}", f"SUB-{i}"
-        erp = {"source_id": sub, "name": name, "registration_number": _registration(cc, tax, rng),
-               "tax_id": tax, "country": cc, "base_currency": c.currency, "erp_subsidiary_code": sub,
-               "address_line1": full, "city": city[0], "postal_code": pc, "updated_at": f.ts()}
+        erp = {
+            "source_id": sub,
+            "name": name,
+            "registration_number": _registration(cc, tax, rng),
+            "tax_id": tax,
+            "country": cc,
+            "base_currency": c.currency,
+            "erp_subsidiary_code": sub,
+            "address_line1": full,
+            "city": city[0],
+            "postal_code": pc,
+            "updated_at": f.ts(),
+        }
         out.append(SyntheticRecord("legal_entity", "erp", erp, key))
         if r() < 0.75:  # PSA admins set these up by hand, so spellings drift
             base = " ".join(name.split()[:2])  # "Northwind Consulting", legal form dropped
-            psa_name = _pick(rng, (f"Northwind {c.names[0]}", name.replace("Northwind", "NW"),
-                                   f"{base} ({cc})", name.translate(_NO_PUNCT), name.upper()))
-            psa = {"source_id": str(f.seq("psa-le", 10, 2)), "name": psa_name,
-                   "registration_number": erp["registration_number"] if r() < 0.3 else "",
-                   "tax_id": _tax_variant(tax, cc, rng) if r() < 0.4 else "",
-                   "country": _pick(rng, (cc, c.names[0], c.names[1])),
-                   "base_currency": c.currency if r() < 0.8 else "",
-                   "erp_subsidiary_code": sub if r() < 0.6 else "",
-                   "address_line1": abbr if r() < 0.5 else "", "city": city[1] if r() < 0.8 else "",
-                   "postal_code": _postal_variant(cc, pc, rng) if r() < 0.4 else "",
-                   "updated_at": f.ts()}
+            psa_name = _pick(
+                rng,
+                (
+                    f"Northwind {c.names[0]}",
+                    name.replace("Northwind", "NW"),
+                    f"{base} ({cc})",
+                    name.translate(_NO_PUNCT),
+                    name.upper(),
+                ),
+            )
+            psa = {
+                "source_id": str(f.seq("psa-le", 10, 2)),
+                "name": psa_name,
+                "registration_number": erp["registration_number"] if r() < 0.3 else "",
+                "tax_id": _tax_variant(tax, cc, rng) if r() < 0.4 else "",
+                "country": _pick(rng, (cc, c.names[0], c.names[1])),
+                "base_currency": c.currency if r() < 0.8 else "",
+                "erp_subsidiary_code": sub if r() < 0.6 else "",
+                "address_line1": abbr if r() < 0.5 else "",
+                "city": city[1] if r() < 0.8 else "",
+                "postal_code": _postal_variant(cc, pc, rng) if r() < 0.4 else "",
+                "updated_at": f.ts(),
+            }
             out.append(SyntheticRecord("legal_entity", "psa", psa, key))
     return out
 
@@ -796,13 +1179,20 @@ def generate_legal_entities(*, seed: int = 7) -> list[SyntheticRecord]:
 # Service codes
 # ---------------------------------------------------------------------------
 _SERVICES = (  # (name, category, unit, PSA code); no PSA code = ERP-only (PSA does not bill it)
-    ("Partner", "consulting", "hour", "PTNR"), ("Director", "consulting", "hour", "DIR"),
-    ("Senior Manager", "consulting", "hour", "SR-MGR"), ("Manager", "consulting", "hour", "MGR"),
-    ("Senior Consultant", "consulting", "hour", "SR-CONS"), ("Consultant", "consulting", "hour", "CONS"),
-    ("Analyst", "consulting", "hour", "ANL"), ("Solution Architect", "consulting", "hour", "SOL-ARCH"),
-    ("Data Scientist", "consulting", "hour", "DATA-SCI"), ("Project Manager", "consulting", "hour", "PM"),
-    ("Business Analyst", "consulting", "hour", "BA"), ("Senior Developer", "consulting", "hour", "SR-DEV"),
-    ("Developer", "consulting", "hour", "DEV"), ("Strategy Advisory", "advisory", "day", "ADV-STRAT"),
+    ("Partner", "consulting", "hour", "PTNR"),
+    ("Director", "consulting", "hour", "DIR"),
+    ("Senior Manager", "consulting", "hour", "SR-MGR"),
+    ("Manager", "consulting", "hour", "MGR"),
+    ("Senior Consultant", "consulting", "hour", "SR-CONS"),
+    ("Consultant", "consulting", "hour", "CONS"),
+    ("Analyst", "consulting", "hour", "ANL"),
+    ("Solution Architect", "consulting", "hour", "SOL-ARCH"),
+    ("Data Scientist", "consulting", "hour", "DATA-SCI"),
+    ("Project Manager", "consulting", "hour", "PM"),
+    ("Business Analyst", "consulting", "hour", "BA"),
+    ("Senior Developer", "consulting", "hour", "SR-DEV"),
+    ("Developer", "consulting", "hour", "DEV"),
+    ("Strategy Advisory", "advisory", "day", "ADV-STRAT"),
     ("Regulatory Advisory", "advisory", "day", "ADV-REG"),
     ("Financial Due Diligence", "advisory", "fixed", "ADV-FDD"),
     ("Transformation Advisory", "advisory", "day", "ADV-TRANS"),
@@ -814,14 +1204,30 @@ _SERVICES = (  # (name, category, unit, PSA code); no PSA code = ERP-only (PSA d
     ("Virtual Training Session", "training", "each", "TRN-VIRT"),
     ("Application Support Retainer", "managed_services", "month", "MS-APPSUP"),
     ("Managed Analytics", "managed_services", "month", "MS-ANALYTICS"),
-    ("Travel - Airfare", "expenses", "each", "EXP-AIR"), ("Travel - Lodging", "expenses", "each", "EXP-HOTEL"),
-    ("Per Diem", "expenses", "day", "EXP-PD"), ("Mileage", "expenses", "each", "EXP-MILE"),
+    ("Travel - Airfare", "expenses", "each", "EXP-AIR"),
+    ("Travel - Lodging", "expenses", "each", "EXP-HOTEL"),
+    ("Per Diem", "expenses", "day", "EXP-PD"),
+    ("Mileage", "expenses", "each", "EXP-MILE"),
     ("Third-Party Costs", "expenses", "each", "EXP-3P"),
-    ("Software Licence - Annual", "licences", "each", ""), ("SaaS Subscription", "licences", "month", ""),
+    ("Software Licence - Annual", "licences", "each", ""),
+    ("SaaS Subscription", "licences", "month", ""),
 )
-_UNIT_LABEL = {"hour": " - Hourly", "day": " - Daily", "fixed": " - Fixed Fee", "month": " - Monthly", "each": ""}
-_REVENUE = {"consulting": "4000", "advisory": "4010", "implementation": "4100", "training": "4200",
-            "managed_services": "4300", "licences": "4400", "expenses": "4900"}
+_UNIT_LABEL = {
+    "hour": " - Hourly",
+    "day": " - Daily",
+    "fixed": " - Fixed Fee",
+    "month": " - Monthly",
+    "each": "",
+}
+_REVENUE = {
+    "consulting": "4000",
+    "advisory": "4010",
+    "implementation": "4100",
+    "training": "4200",
+    "managed_services": "4300",
+    "licences": "4400",
+    "expenses": "4900",
+}
 
 
 def generate_service_codes(*, seed: int = 7) -> list[SyntheticRecord]:
@@ -832,40 +1238,87 @@ def generate_service_codes(*, seed: int = 7) -> list[SyntheticRecord]:
     for i, (name, cat, unit, psa_code) in enumerate(_SERVICES, start=1):
         key, item = f"svc-{i:03d}", f"ITEM-{f.seq('erp-item', 20, 4):04d}"
         account = _REVENUE[cat]
-        out.append(SyntheticRecord("service_code", "erp", {
-            "source_id": item, "code": item, "name": name + _UNIT_LABEL[unit], "category": cat,
-            "unit": unit, "tax_code": "REIMB" if cat == "expenses" else "STD",
-            "revenue_account": f"{account} {cat.replace('_', ' ').title()} Revenue", "updated_at": f.ts()}, key))
+        out.append(
+            SyntheticRecord(
+                "service_code",
+                "erp",
+                {
+                    "source_id": item,
+                    "code": item,
+                    "name": name + _UNIT_LABEL[unit],
+                    "category": cat,
+                    "unit": unit,
+                    "tax_code": "REIMB" if cat == "expenses" else "STD",
+                    "revenue_account": f"{account} {cat.replace('_', ' ').title()} Revenue",
+                    "updated_at": f.ts(),
+                },
+                key,
+            )
+        )
         if psa_code:
             psa_name = name.replace("Senior ", "Sr. ") if r() < 0.4 else name
-            out.append(SyntheticRecord("service_code", "psa", {
-                "source_id": str(f.seq("psa-svc", 100, 5)), "code": psa_code, "name": psa_name,
-                "category": cat, "unit": unit, "tax_code": "Standard" if r() < 0.4 else "",
-                "revenue_account": account if r() < 0.3 else "", "updated_at": f.ts()}, key))
+            out.append(
+                SyntheticRecord(
+                    "service_code",
+                    "psa",
+                    {
+                        "source_id": str(f.seq("psa-svc", 100, 5)),
+                        "code": psa_code,
+                        "name": psa_name,
+                        "category": cat,
+                        "unit": unit,
+                        "tax_code": "Standard" if r() < 0.4 else "",
+                        "revenue_account": account if r() < 0.3 else "",
+                        "updated_at": f.ts(),
+                    },
+                    key,
+                )
+            )
     return out
 
 
 # ---------------------------------------------------------------------------
 # Projects
 # ---------------------------------------------------------------------------
-_PROJECT_TYPES = (("ERP Implementation", "ERP Impl"), ("CRM Rollout", "CRM"), ("Data Platform Build", "Data Plat"),
-                  ("Finance Transformation", "Fin Transf"), ("Cloud Migration", "Cloud Mig"),
-                  ("Cybersecurity Assessment", "Cyber"), ("Operating Model Review", "OpModel"),
-                  ("Managed Analytics Service", "Mgd Analytics"), ("Due Diligence", "DD"),
-                  ("Process Automation", "RPA"), ("Strategy Refresh", "Strategy"),
-                  ("Supply Chain Optimisation", "SC Opt"))
-_DEPARTMENTS = (("Technology Consulting", "410"), ("Strategy", "420"), ("Finance Advisory", "430"),
-                ("Data & Analytics", "440"), ("Managed Services", "450"))
-_BILLING_BAG = tuple(m for m, w in (("tm", 10), ("fixed_fee", 5), ("milestone", 3), ("retainer", 2))
-                     for _ in range(w))
+_PROJECT_TYPES = (
+    ("ERP Implementation", "ERP Impl"),
+    ("CRM Rollout", "CRM"),
+    ("Data Platform Build", "Data Plat"),
+    ("Finance Transformation", "Fin Transf"),
+    ("Cloud Migration", "Cloud Mig"),
+    ("Cybersecurity Assessment", "Cyber"),
+    ("Operating Model Review", "OpModel"),
+    ("Managed Analytics Service", "Mgd Analytics"),
+    ("Due Diligence", "DD"),
+    ("Process Automation", "RPA"),
+    ("Strategy Refresh", "Strategy"),
+    ("Supply Chain Optimisation", "SC Opt"),
+)
+_DEPARTMENTS = (
+    ("Technology Consulting", "410"),
+    ("Strategy", "420"),
+    ("Finance Advisory", "430"),
+    ("Data & Analytics", "440"),
+    ("Managed Services", "450"),
+)
+_BILLING_BAG = tuple(
+    m
+    for m, w in (("tm", 10), ("fixed_fee", 5), ("milestone", 3), ("retainer", 2))
+    for _ in range(w)
+)
 
 
 def _country_of(rec: SyntheticRecord) -> str:
     return _COUNTRY_LOOKUP.get(rec.data.get("country", "").lower(), "")
 
 
-def generate_projects(customers: Sequence[SyntheticRecord], legal_entities: Sequence[SyntheticRecord],
-                      n_projects: int, *, seed: int = 7) -> list[SyntheticRecord]:
+def generate_projects(
+    customers: Sequence[SyntheticRecord],
+    legal_entities: Sequence[SyntheticRecord],
+    n_projects: int,
+    *,
+    seed: int = 7,
+) -> list[SyntheticRecord]:
     """Projects in CRM (opportunity-linked), PSA and ERP, each referencing the customer and
     billing legal entity records of its own system. ~25% of PSA projects lack financial
     dimensions (cost centre, billing entity) because that is what real PSA data looks like."""
@@ -894,7 +1347,9 @@ def generate_projects(customers: Sequence[SyntheticRecord], legal_entities: Sequ
         le_erp = les[le_key].get("erp") if le_key else None
         le_cc = _country_of(le_erp) if le_erp else cc
         currency = le_erp.data["base_currency"] if le_erp and r() < 0.7 else _COUNTRIES[cc].currency
-        systems = [s for s, p in (("crm", 0.75), ("psa", 0.9), ("erp", 0.7)) if s in by_sys and r() < p]
+        systems = [
+            s for s, p in (("crm", 0.75), ("psa", 0.9), ("erp", 0.7)) if s in by_sys and r() < p
+        ]
         systems = systems or [_pick(rng, list(by_sys))]
         ptype, pshort = _pick(rng, _PROJECT_TYPES)
         dept, dcode = _pick(rng, _DEPARTMENTS)
@@ -902,8 +1357,15 @@ def generate_projects(customers: Sequence[SyntheticRecord], legal_entities: Sequ
         billing = _pick(rng, _BILLING_BAG)
         start = date(2023, 1, 1) + timedelta(days=int(r() * 1250))
         end = start + timedelta(days=30 + int(r() * 510))
-        status = "planned" if start > _TODAY else "closed" if end < _TODAY else \
-            "on_hold" if r() < 0.07 else "active"
+        status = (
+            "planned"
+            if start > _TODAY
+            else "closed"
+            if end < _TODAY
+            else "on_hold"
+            if r() < 0.07
+            else "active"
+        )
         cost_center = f"CC-{le_cc}-{dcode}"
         crm_id = f.sf_id("006") if "crm" in systems else ""
         key = f"proj-{i:06d}"
@@ -911,31 +1373,62 @@ def generate_projects(customers: Sequence[SyntheticRecord], legal_entities: Sequ
             crec = _pick(rng, by_sys[s])  # may be the CRM duplicate account: that happens too
             cname = crec.data["name"]
             le_rec = les[le_key].get(s) if le_key else None
-            d = {"source_id": "", "code": "", "name": "", "customer_source_id": crec.data["source_id"],
-                 "billing_legal_entity_source_id": le_rec.data["source_id"] if le_rec else "",
-                 "billing_method": billing, "currency": currency, "start_date": start.isoformat(),
-                 "end_date": end.isoformat(), "status": status, "cost_center": cost_center,
-                 "department": dept, "project_manager": "", "crm_opportunity_ref": "", "updated_at": f.ts()}
+            d = {
+                "source_id": "",
+                "code": "",
+                "name": "",
+                "customer_source_id": crec.data["source_id"],
+                "billing_legal_entity_source_id": le_rec.data["source_id"] if le_rec else "",
+                "billing_method": billing,
+                "currency": currency,
+                "start_date": start.isoformat(),
+                "end_date": end.isoformat(),
+                "status": status,
+                "cost_center": cost_center,
+                "department": dept,
+                "project_manager": "",
+                "crm_opportunity_ref": "",
+                "updated_at": f.ts(),
+            }
             if s == "crm":  # the won opportunity; CRM holds no legal entities or cost centres
                 stale = {"active": "planned", "closed": "active", "on_hold": "active"}
-                d.update(source_id=crm_id, code=f"OPP-{f.seq('opp', 1000, 2):06d}", name=f"{cname} - {ptype}",
-                         billing_method=billing if r() < 0.7 else "", cost_center="", department="",
-                         start_date=d["start_date"] if r() < 0.8 else "",
-                         end_date=d["end_date"] if r() < 0.6 else "",
-                         status=stale.get(status, status) if r() < 0.15 else status,
-                         project_manager=f"{first} {last}" if r() < 0.5 else "", crm_opportunity_ref=crm_id)
+                d.update(
+                    source_id=crm_id,
+                    code=f"OPP-{f.seq('opp', 1000, 2):06d}",
+                    name=f"{cname} - {ptype}",
+                    billing_method=billing if r() < 0.7 else "",
+                    cost_center="",
+                    department="",
+                    start_date=d["start_date"] if r() < 0.8 else "",
+                    end_date=d["end_date"] if r() < 0.6 else "",
+                    status=stale.get(status, status) if r() < 0.15 else status,
+                    project_manager=f"{first} {last}" if r() < 0.5 else "",
+                    crm_opportunity_ref=crm_id,
+                )
             elif s == "psa":
                 pid = f.seq("psa-proj", 20000, 4)
                 gap = r() < 0.25  # missing financial dimensions: the real-world pain
-                d.update(source_id=str(pid), code=f"P-{pid}", name=f"{cname} {pshort} {start.year}",
-                         billing_legal_entity_source_id="" if gap else d["billing_legal_entity_source_id"],
-                         cost_center="" if gap or r() < 0.1 else cost_center,
-                         currency=currency if r() < 0.9 else "", project_manager=f"{first[0]}. {last}",
-                         crm_opportunity_ref=crm_id if r() < 0.7 else "")
+                d.update(
+                    source_id=str(pid),
+                    code=f"P-{pid}",
+                    name=f"{cname} {pshort} {start.year}",
+                    billing_legal_entity_source_id=""
+                    if gap
+                    else d["billing_legal_entity_source_id"],
+                    cost_center="" if gap or r() < 0.1 else cost_center,
+                    currency=currency if r() < 0.9 else "",
+                    project_manager=f"{first[0]}. {last}",
+                    crm_opportunity_ref=crm_id if r() < 0.7 else "",
+                )
             else:
                 code = f"PRJ-{start.year}-{f.seq(f'erp-prj-{start.year}', 0):03d}"
-                d.update(source_id=code, code=code, name=f"{ptype} - {cname}",
-                         project_manager=f"{last}, {first}", crm_opportunity_ref=crm_id if r() < 0.4 else "")
+                d.update(
+                    source_id=code,
+                    code=code,
+                    name=f"{ptype} - {cname}",
+                    project_manager=f"{last}, {first}",
+                    crm_opportunity_ref=crm_id if r() < 0.4 else "",
+                )
             out.append(SyntheticRecord("project", s, d, key))
     return out
 
@@ -951,7 +1444,9 @@ def true_pairs(records: Iterable[SyntheticRecord]) -> set[tuple[int, int]]:
     return {pair for idx in groups.values() if len(idx) > 1 for pair in combinations(idx, 2)}
 
 
-def write_csv(records: Iterable[SyntheticRecord], path: str | PathLike[str], fields: Sequence[str]) -> int:
+def write_csv(
+    records: Iterable[SyntheticRecord], path: str | PathLike[str], fields: Sequence[str]
+) -> int:
     """Write the records' data as CSV with ``fields`` as header; returns the row count."""
     n = 0
     with open(path, "w", newline="", encoding="utf-8") as fh:
@@ -963,8 +1458,11 @@ def write_csv(records: Iterable[SyntheticRecord], path: str | PathLike[str], fie
     return n
 
 
-def write_jsonl(records: Iterable[SyntheticRecord], path: str | PathLike[str],
-                fields: Sequence[str] | None = None) -> int:
+def write_jsonl(
+    records: Iterable[SyntheticRecord],
+    path: str | PathLike[str],
+    fields: Sequence[str] | None = None,
+) -> int:
     """Write one JSON object per line (only ``fields`` if given); returns the line count."""
     n = 0
     with open(path, "w", encoding="utf-8") as fh:
