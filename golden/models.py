@@ -117,6 +117,9 @@ class SourceRecord(models.Model):
     payload = models.JSONField(default=dict)
     cleaned = models.JSONField(default=dict)
     source_updated_at = models.DateTimeField(null=True, blank=True)
+    link_evidence = models.JSONField(
+        default=dict, blank=True, help_text="Why this record is linked to its golden record."
+    )
     content_hash = models.CharField(max_length=64)
     correlation_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -20,8 +20,8 @@ from django.utils import timezone
 from golden import survivorship
 from golden.entities import EntitySpec, EntityType, entity_spec
 from golden.exceptions import MergeConflict
-from golden.linking import decide_link
-from golden.matching import Features, features_of, store_blocking_keys
+from golden.linking import LinkDecision, decide_link
+from golden.matching import Features, GoldenMatch, features_of, find_matches, store_blocking_keys
 from golden.matching.scoring import PairScore
 from golden.models import (
     CanonicalIdCounter,
@@ -213,6 +213,7 @@ def _create_source_record(
         system=system, entity_type=spec.entity_type, source_id=clean.source_id, golden=golden
     )
     _fill_source_record(record, clean, payload, digest)
+    record.link_evidence = _link_evidence(decision, golden)
     _save(record, actor, reason)
     store_blocking_keys(record, features)
     _store_references(spec, record, clean, new=True)
@@ -229,10 +230,42 @@ def _create_source_record(
     return IngestResult(clean.source_id, action, golden.canonical_id, review_with=review_with)
 
 
-def _features(spec: EntitySpec, system: SourceSystem, cleaned: dict[str, Any]) -> Features:
+def match_record(
+    spec: EntitySpec, clean: CleanRecord, *, system: SourceSystem | None = None
+) -> list[GoldenMatch]:
+    """The golden records a record may be, best first. Reads only."""
+    return find_matches(spec.entity_type, _features(spec, system, clean.cleaned))
+
+
+def _link_evidence(decision: LinkDecision, golden: GoldenRecord) -> dict[str, Any]:
+    """What the matcher saw when it placed the record, for the API and stewards."""
+    if decision.golden is None:
+        return {
+            "decision": "new_golden_record",
+            "canonical_id": golden.canonical_id,
+            "closest": [
+                {
+                    "canonical_id": m.golden.canonical_id,
+                    "probability": round(m.score.probability, 4),
+                }
+                for m in decision.review[:5]
+            ],
+            "at": timezone.now().isoformat(),
+        }
+    return {
+        "decision": "auto_link",
+        "canonical_id": golden.canonical_id,
+        "probability": round(decision.score, 6),
+        "reason": decision.reason,
+        "evidence": decision.evidence,
+        "at": timezone.now().isoformat(),
+    }
+
+
+def _features(spec: EntitySpec, system: SourceSystem | None, cleaned: dict[str, Any]) -> Features:
     """Matching features; a project is compared with its customer's canonical ID."""
     parent = ""
-    if spec.entity_type == EntityType.PROJECT and cleaned.get("customer_source_id"):
+    if system and spec.entity_type == EntityType.PROJECT and cleaned.get("customer_source_id"):
         parent = (
             _resolve_reference(system.pk, EntityType.CUSTOMER, cleaned["customer_source_id"]) or ""
         )

@@ -61,8 +61,9 @@ def content_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def clean_record(spec: EntitySpec, payload: Any) -> CleanRecord:
-    """Validate one raw record; raise ``RecordInvalid`` with every field error at once."""
+def clean_record(spec: EntitySpec, payload: Any, *, require_source_id: bool = True) -> CleanRecord:
+    """Validate one raw record; raise ``RecordInvalid`` with every field error at once.
+    A probe for search-before-create needs no ``source_id``."""
     if not isinstance(payload, dict):
         raise RecordInvalid({"non_field_errors": ["Each record must be a JSON object."]})
     errors: dict[str, list[str]] = {}
@@ -81,7 +82,7 @@ def clean_record(spec: EntitySpec, payload: Any) -> CleanRecord:
         warnings[unknown] = ["Unknown field: kept in the raw payload, not mapped."]
 
     source_id = values.get(SOURCE_ID_FIELD, "")
-    if not source_id:
+    if not source_id and require_source_id:
         errors[SOURCE_ID_FIELD] = ["This field is required."]
     elif len(source_id) > 128:
         errors[SOURCE_ID_FIELD] = ["Ensure this value has at most 128 characters."]

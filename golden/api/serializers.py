@@ -8,7 +8,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from golden.entities import ENTITIES, EntitySpec
-from golden.models import GoldenRecord, SourceSystem
+from golden.models import GoldenRecord, SourceRecord, SourceSystem
 
 
 class SystemIdSerializer(serializers.Serializer):
@@ -78,13 +78,29 @@ class GoldenRecordSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
 
+class SourceRecordSerializer(serializers.ModelSerializer):
+    system = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = SourceRecord
+        fields = [
+            "system",
+            "source_id",
+            "source_updated_at",
+            "cleaned",
+            "link_evidence",
+            "updated_at",
+        ]
+
+
 class GoldenRecordDetailSerializer(GoldenRecordSerializer):
     merged_ids = serializers.SerializerMethodField(
         help_text="Canonical IDs merged into this record; they resolve here."
     )
+    source_records = SourceRecordSerializer(many=True, read_only=True)
 
     class Meta(GoldenRecordSerializer.Meta):
-        fields = [*GoldenRecordSerializer.Meta.fields, "lineage", "merged_ids"]
+        fields = [*GoldenRecordSerializer.Meta.fields, "lineage", "merged_ids", "source_records"]
 
     def get_merged_ids(self, obj: GoldenRecord) -> list[str]:
         return [g.canonical_id for g in obj.merged_from.all()]
@@ -152,3 +168,37 @@ class XrefSerializer(serializers.Serializer):
     name = serializers.CharField()
     system_ids = SystemIdSerializer(many=True)
     merged_ids = serializers.ListField(child=serializers.CharField())
+
+
+class MatchInputSerializer(serializers.Serializer):
+    system = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=SourceSystem.objects.all(),
+        required=False,
+        help_text="The asking system, to resolve a project's customer_source_id.",
+    )
+    record = serializers.JSONField(help_text="The record, with the entity's canonical field names.")
+
+
+class EvidenceSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    level = serializers.CharField()
+    weight = serializers.FloatField(help_text="log2(m/u): positive supports a match.")
+    detail = serializers.CharField()
+
+
+class MatchCandidateOutSerializer(serializers.Serializer):
+    canonical_id = serializers.CharField()
+    name = serializers.CharField()
+    probability = serializers.FloatField()
+    decision = serializers.ChoiceField(choices=["link", "review"])
+    evidence = EvidenceSerializer(many=True)
+    vetoes = serializers.ListField(child=serializers.CharField())
+
+
+class MatchResponseSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(
+        choices=["link", "review", "new"],
+        help_text="What ingesting this record now would do.",
+    )
+    candidates = MatchCandidateOutSerializer(many=True)

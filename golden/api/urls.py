@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from golden.api.views import IngestApi, XrefApi, viewset_for
+from golden.api.views import IngestApi, MatchApi, XrefApi, viewset_for
 from golden.entities import ENTITIES
 
 router = SimpleRouter()
@@ -10,6 +10,7 @@ for spec in ENTITIES.values():
 
 urlpatterns = [
     path("ingest/<str:entity>/", IngestApi.as_view(), name="ingest"),
+    path("match/<str:entity>/", MatchApi.as_view(), name="match"),
     path("xref/", XrefApi.as_view(), name="xref"),
     *router.urls,
 ]

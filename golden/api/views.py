@@ -15,7 +15,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,6 +27,8 @@ from golden.api.serializers import (
     GoldenRecordSerializer,
     IngestInputSerializer,
     IngestResponseSerializer,
+    MatchInputSerializer,
+    MatchResponseSerializer,
     XrefQuerySerializer,
     XrefSerializer,
     system_ids,
@@ -35,8 +37,8 @@ from golden.entities import ENTITIES, EntitySpec, entity_spec
 from golden.exceptions import IdempotencyConflict, NotFound
 from golden.filters import GoldenRecordFilter
 from golden.models import IngestRequest
-from golden.services import Action, ingest_records
-from golden.validation import content_hash
+from golden.services import Action, ingest_records, match_record
+from golden.validation import RecordInvalid, clean_record, content_hash
 
 ERROR = inline_serializer(
     "Error",
@@ -185,12 +187,7 @@ class IngestApi(APIView):
         tags=["ingest"],
     )
     def post(self, request: Request, entity: str) -> Response:
-        try:
-            spec = entity_spec(entity)
-        except KeyError:
-            raise NotFound(
-                f"Unknown entity {entity!r}; use one of {', '.join(sorted(ENTITIES))}."
-            ) from None
+        spec = _spec_or_404(entity)
         body = IngestInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         system = body.validated_data["system"]
@@ -253,3 +250,55 @@ def _store_response(request, key, request_hash, spec, system, code, data) -> Non
             )
     except IntegrityError:
         pass  # a concurrent request with the same key stored it first; ours was idempotent
+
+
+class MatchApi(APIView):
+    """Search before create: the golden records a record may be, with scores and evidence.
+    Writes nothing, so a CRM can check at intake whether a client already exists."""
+
+    @extend_schema(
+        request=MatchInputSerializer,
+        parameters=[
+            OpenApiParameter(
+                "entity", OpenApiTypes.STR, OpenApiParameter.PATH, enum=sorted(ENTITIES)
+            )
+        ],
+        responses={200: MatchResponseSerializer, 400: ERROR},
+        tags=["match"],
+    )
+    def post(self, request: Request, entity: str) -> Response:
+        spec = _spec_or_404(entity)
+        body = MatchInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            clean = clean_record(spec, body.validated_data["record"], require_source_id=False)
+        except RecordInvalid as exc:
+            raise ValidationError({"record": exc.errors}) from None
+        matches = match_record(spec, clean, system=body.validated_data.get("system"))
+        decisions = [m.decision for m in matches]
+        outcome = "link" if decisions.count("link") == 1 else ("review" if matches else "new")
+        return Response(
+            {
+                "outcome": outcome,
+                "candidates": [
+                    {
+                        "canonical_id": m.golden.canonical_id,
+                        "name": m.golden.name,
+                        "probability": round(m.score.probability, 6),
+                        "decision": m.decision,
+                        "evidence": m.score.evidence,
+                        "vetoes": m.score.vetoes,
+                    }
+                    for m in matches
+                ],
+            }
+        )
+
+
+def _spec_or_404(entity: str) -> EntitySpec:
+    try:
+        return entity_spec(entity)
+    except KeyError:
+        raise NotFound(
+            f"Unknown entity {entity!r}; use one of {', '.join(sorted(ENTITIES))}."
+        ) from None
