@@ -1,0 +1,25 @@
+"""The operations everyone calls: ingest, recompute, merge, unmerge, undo.
+
+Views, the API, management commands and tasks differ only in how they parse input and
+report results. Every write records who did it (``actor``), the correlation ID and, for
+golden records, a row of golden's change feed in the same transaction.
+"""
+
+from golden.services.ingest import Action, IngestResult, ingest_records, match_record
+from golden.services.merge import merge_golden_records
+from golden.services.records import (
+    compute_attributes,
+    recompute_golden_record,
+    record_golden_change,
+)
+
+__all__ = [
+    "Action",
+    "IngestResult",
+    "compute_attributes",
+    "ingest_records",
+    "match_record",
+    "merge_golden_records",
+    "record_golden_change",
+    "recompute_golden_record",
+]

@@ -1,0 +1,174 @@
+"""Golden records: canonical IDs, survivorship recompute, the change feed, candidates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from golden import survivorship
+from golden.entities import EntitySpec, entity_spec
+from golden.matching.scoring import PairScore
+from golden.models import (
+    CanonicalIdCounter,
+    GoldenChange,
+    GoldenRecord,
+    MatchCandidate,
+    SourceRecord,
+    SourceReference,
+)
+from golden.services.common import Actor, actor_label, save_with_history
+from mdm.context import current_correlation_id
+
+
+def recompute_referrers(
+    system_id: int, entity_type: str, source_ids: Sequence[str], *, actor: Actor, reason: str
+) -> None:
+    """Recompute golden records whose references point at these source records (a parent
+    account or a project's customer that arrived after its referrer, or was merged)."""
+    if not source_ids:
+        return
+    refs = SourceReference.objects.filter(
+        system_id=system_id, target_entity_type=entity_type, target_source_id__in=source_ids
+    ).select_related("source_record__golden")
+    goldens = {ref.source_record.golden_id: ref.source_record.golden for ref in refs}
+    for golden in goldens.values():
+        recompute_golden_record(golden, actor=actor, reason=reason)
+
+
+def _next_number(prefix: str) -> int:
+    """Canonical-ID numbers are never reused. PostgreSQL hands them out from a sequence
+    (no lock held for the transaction); SQLite, a single writer, from a counter row."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(%s)", [f"golden_canonical_{prefix.lower()}_seq"])
+            return int(cursor.fetchone()[0])
+    counter, _ = CanonicalIdCounter.objects.select_for_update().get_or_create(prefix=prefix)
+    counter.last_number += 1
+    counter.save(update_fields=["last_number"])
+    return counter.last_number
+
+
+def format_canonical_id(prefix: str, number: int) -> str:
+    return f"{prefix}-{number:0{settings.MDM_CANONICAL_ID_DIGITS}d}"
+
+
+def new_golden_record(spec: EntitySpec) -> GoldenRecord:
+    golden = GoldenRecord(
+        entity_type=spec.entity_type,
+        canonical_id=format_canonical_id(spec.prefix, _next_number(spec.prefix)),
+    )
+    # Its first history row is written by recompute_golden_record, with attributes.
+    golden.skip_history_when_saving = True  # type: ignore[attr-defined]
+    golden.save()
+    del golden.skip_history_when_saving
+    return golden
+
+
+def record_golden_change(golden: GoldenRecord, kind: str, *, actor: Actor) -> GoldenChange:
+    """Append to golden's change feed; call inside the transaction that made the change."""
+    return GoldenChange.objects.create(
+        golden=golden,
+        canonical_id=golden.canonical_id,
+        entity_type=golden.entity_type,
+        version=golden.version,
+        kind=kind,
+        actor=actor_label(actor),
+        correlation_id=current_correlation_id(),
+        snapshot={
+            "status": golden.status,
+            "merged_into": golden.merged_into.canonical_id if golden.merged_into_id else None,
+            "attributes": golden.attributes,
+        },
+    )
+
+
+def resolve_reference(system_id: int, entity_type: str, source_id: str) -> str | None:
+    target = (
+        SourceRecord.objects.filter(
+            system_id=system_id, entity_type=entity_type, source_id=source_id
+        )
+        .select_related("golden")
+        .first()
+    )
+    return target.golden.canonical_id if target else None
+
+
+def compute_attributes(golden: GoldenRecord) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Survived attributes and lineage from the golden record's linked source records."""
+    spec = entity_spec(golden.entity_type)
+    records = list(golden.source_records.select_related("system")) if golden.pk else []
+    contributions = [
+        survivorship.Contribution(
+            record_id=r.pk,
+            system=r.system.code,
+            source_id=r.source_id,
+            values=r.cleaned,
+            source_updated_at=r.source_updated_at,
+            loaded_at=r.updated_at,
+        )
+        for r in records
+    ]
+    rules = settings.MDM_SURVIVORSHIP.get(golden.entity_type, {})
+    attributes, lineage = survivorship.resolve(spec, contributions, rules, golden.pins)
+    systems = {r.system.code: r.system_id for r in records}
+    for spec_field in spec.fields:
+        if spec_field.kind != "reference" or spec_field.name not in attributes:
+            continue
+        ref_source_id = attributes.pop(spec_field.name)
+        ref_lineage = lineage.pop(spec_field.name)
+        canonical = resolve_reference(
+            systems[ref_lineage["system"]], spec_field.target, ref_source_id
+        )
+        ref_lineage["reference"] = ref_source_id
+        if canonical is None:
+            ref_lineage["unresolved"] = True
+        attributes[spec_field.attribute] = canonical
+        lineage[spec_field.attribute] = ref_lineage
+    return attributes, lineage
+
+
+def recompute_golden_record(
+    golden: GoldenRecord, *, actor: Actor, reason: str, created: bool = False
+) -> bool:
+    """Re-run survivorship; save, version and feed the change if attributes moved."""
+    attributes, lineage = compute_attributes(golden)
+    changed = attributes != golden.attributes
+    if not (created or changed or lineage != golden.lineage):
+        return False
+    if changed and not created:
+        golden.version += 1
+    golden.attributes = attributes
+    golden.lineage = lineage
+    golden.name = str(attributes.get("name", ""))[:255]
+    golden.country = attributes.get("country", "") or ""
+    golden.tax_id = attributes.get("tax_id", "") or ""
+    save_with_history(golden, actor, reason)
+    if created:
+        record_golden_change(golden, GoldenChange.Kind.CREATED, actor=actor)
+    elif changed:
+        record_golden_change(golden, GoldenChange.Kind.UPDATED, actor=actor)
+    return changed or created
+
+
+def open_candidate(
+    golden: GoldenRecord, other: GoldenRecord, score: PairScore, actor: Actor
+) -> bool:
+    """Open a review candidate for the pair unless one exists (a steward's not-a-match
+    stays decided)."""
+    low, high = sorted([golden, other], key=lambda g: g.pk)
+    candidate, created = MatchCandidate.objects.get_or_create(
+        golden_a=low,
+        golden_b=high,
+        defaults={
+            "entity_type": golden.entity_type,
+            "score": score.probability,
+            "evidence": score.evidence,
+            "reason": "; ".join(score.vetoes),
+        },
+    )
+    if created:
+        save_with_history(candidate, actor, "proposed by the matcher")
+    return created or candidate.status == MatchCandidate.Status.OPEN
