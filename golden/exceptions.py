@@ -30,6 +30,13 @@ class MergeConflict(MdmError):
     status_code = 409
 
 
+class AlreadyDecided(MdmError):
+    """Another steward decided this item first."""
+
+    code = "already_decided"
+    status_code = 409
+
+
 class IdempotencyConflict(MdmError):
     code = "idempotency_key_reused"
     status_code = 422

@@ -335,3 +335,43 @@ class BlockingKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity_type}:{self.key}"
+
+
+class UnmergeProposal(models.Model):
+    """A linked source record that changed so much it no longer matches the rest of its
+    golden record: proposed for unmerge rather than left silently wrong."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        UNMERGED = "unmerged", "Unmerged"
+        KEPT = "kept", "Kept linked"
+
+    source_record = models.ForeignKey(
+        SourceRecord, on_delete=models.CASCADE, related_name="unmerge_proposals"
+    )
+    golden = models.ForeignKey(
+        GoldenRecord, on_delete=models.CASCADE, related_name="unmerge_proposals"
+    )
+    score = models.FloatField()
+    evidence = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(bases=[CorrelatedHistory])
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_record"],
+                condition=models.Q(status="open"),
+                name="one_open_unmerge_proposal_per_record",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"unmerge {self.source_record} from {self.golden_id} ({self.status})"

@@ -1,23 +1,45 @@
 """Survivorship: which source record's value becomes the golden value, and why.
 
-Pure and deterministic: the same contributions and rules always give the same golden
-attributes, whatever order the records arrived in. Attribute groups (the address)
-survive together from one source record.
+Pure and deterministic: the same contributions, rules and pins always give the same
+golden attributes and lineage, whatever order the records arrived in. Nothing here reads
+the database or settings; the caller passes the rules in.
 
-Rules v1: per entity type and attribute, the systems in priority order
-(``settings.MDM_SURVIVORSHIP``); within a system, and for systems not listed, the most
-recent source ``updated_at`` wins; then the most recently loaded; then the lowest
-record ID. Steward pins override everything.
+Rules, per entity type (``settings.MDM_SURVIVORSHIP[entity_type]``): a mapping from an
+attribute, an attribute group (``"address"``) or ``"*"`` (the default) to an ordered list
+of strategies, each narrowing the field of candidate records until one is left::
+
+    {"*": [{"strategy": "most_recent"}],
+     "name": [{"strategy": "source_priority", "systems": ["erp", "crm"]},
+              {"strategy": "most_frequent"}]}
+
+A plain list of system codes is shorthand for ``[source_priority(those), most_recent]``.
+After the configured strategies the tie-break chain always applies: most recent source
+``updated_at``, then most recently loaded, then lowest record ID. Steward pins win over
+everything. Groups survive together from one source record; a pinned group member takes
+its pin while the other members still come from one record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from golden.entities import EntitySpec
+
+RULE_SOURCE_PRIORITY = "source_priority"
+RULE_MOST_RECENT = "most_recent"
+RULE_MOST_COMPLETE = "most_complete"
+RULE_MOST_FREQUENT = "most_frequent"
+RULE_STEWARD_PIN = "steward_pin"
+# Tie-break steps: not configurable, they only make the outcome total and stable.
+RULE_LAST_LOADED = "last_loaded"
+RULE_LOWEST_RECORD_ID = "lowest_record_id"
+
+CONFIGURABLE = (RULE_SOURCE_PRIORITY, RULE_MOST_RECENT, RULE_MOST_COMPLETE, RULE_MOST_FREQUENT)
 
 
 @dataclass(frozen=True)
@@ -39,90 +61,271 @@ class Lineage:
     source_id: str
     rule: str
     source_updated_at: str | None
+    pinned_by: str | None = None
+    pinned_at: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "source_record": self.record_id,
             "system": self.system,
             "source_id": self.source_id,
             "rule": self.rule,
             "source_updated_at": self.source_updated_at,
         }
+        if self.rule == RULE_STEWARD_PIN:
+            data.update(pinned_by=self.pinned_by, pinned_at=self.pinned_at)
+        return data
 
 
-RULE_SOURCE_PRIORITY = "source_priority"
-RULE_MOST_RECENT = "most_recent"
-RULE_STEWARD_PIN = "steward_pin"
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    systems: tuple[str, ...] = ()  # source_priority only, best first
 
 
-def _rank(contribution: Contribution, priority: Sequence[str]) -> tuple[int, float, float, int]:
-    """Sort key: best first. Unlisted systems rank after listed ones."""
-    position = (
-        priority.index(contribution.system) if contribution.system in priority else len(priority)
-    )
-    updated = (
-        contribution.source_updated_at.timestamp()
-        if contribution.source_updated_at
-        else float("-inf")
-    )
-    return (position, -updated, -contribution.loaded_at.timestamp(), contribution.record_id)
+@dataclass(frozen=True)
+class RuleSet:
+    """Strategy chains by attribute or group name; ``"*"`` is the default chain."""
+
+    chains: Mapping[str, tuple[Strategy, ...]]
+
+    def chain(self, *keys: str) -> tuple[Strategy, ...]:
+        for key in keys:
+            if key in self.chains:
+                return self.chains[key]
+        return self.chains.get("*", DEFAULT_CHAIN)
 
 
-def _winner(
-    contributions: Sequence[Contribution], members: Sequence[str], priority: Sequence[str]
-) -> tuple[Contribution, str] | None:
-    offering = [c for c in contributions if any(c.values.get(m) not in (None, "") for m in members)]
-    if not offering:
-        return None
-    best = min(offering, key=lambda c: _rank(c, priority))
-    # Say which rule decided: priority if the winner's system outranks every other
-    # offering system, otherwise recency among equals.
-    rivals = [c for c in offering if c is not best]
-    decided_by_priority = all(_rank(best, priority)[0] < _rank(c, priority)[0] for c in rivals)
-    rule = RULE_SOURCE_PRIORITY if rivals and decided_by_priority else RULE_MOST_RECENT
-    if not rivals:
-        rule = RULE_SOURCE_PRIORITY if best.system in priority else RULE_MOST_RECENT
-    return best, rule
+DEFAULT_CHAIN = (Strategy(RULE_MOST_RECENT),)
+TIE_BREAK = (
+    Strategy(RULE_MOST_RECENT),
+    Strategy(RULE_LAST_LOADED),
+    Strategy(RULE_LOWEST_RECORD_ID),
+)
+
+
+def rules_from_settings(
+    raw: RuleSet | Mapping[str, Any], spec: EntitySpec | None = None
+) -> RuleSet:
+    """Parse one entity type's settings; with ``spec``, unknown keys are errors too."""
+    if isinstance(raw, RuleSet):
+        return raw
+    chains = {}
+    for key, rule in raw.items():
+        if spec is not None:
+            _check_key(spec, key)
+        chains[key] = parse_rule(rule, key)
+    return RuleSet(chains)
+
+
+def parse_rule(rule: Any, where: str = "rule") -> tuple[Strategy, ...]:
+    if isinstance(rule, str) or not isinstance(rule, Sequence):
+        raise ValueError(f"{where}: expected a list of systems or of strategies, got {rule!r}")
+    if all(isinstance(item, str) for item in rule):
+        if not rule:
+            return DEFAULT_CHAIN
+        return (Strategy(RULE_SOURCE_PRIORITY, tuple(rule)), Strategy(RULE_MOST_RECENT))
+    return tuple(_parse_strategy(item, where) for item in rule)
+
+
+def _parse_strategy(item: Any, where: str) -> Strategy:
+    if not isinstance(item, Mapping):
+        raise ValueError(f"{where}: do not mix system codes and strategies ({item!r})")
+    name = item.get("strategy")
+    if name == RULE_STEWARD_PIN:
+        raise ValueError(f"{where}: steward pins always win; steward_pin is not configured")
+    if name not in CONFIGURABLE:
+        raise ValueError(f"{where}: unknown strategy {name!r}; use one of {CONFIGURABLE}")
+    allowed = {"strategy", "systems"} if name == RULE_SOURCE_PRIORITY else {"strategy"}
+    if set(item) - allowed:
+        raise ValueError(f"{where}: {name} takes no {sorted(set(item) - allowed)}")
+    if name != RULE_SOURCE_PRIORITY:
+        return Strategy(name)
+    systems = item.get("systems")
+    if isinstance(systems, str) or not systems or not all(isinstance(s, str) for s in systems):
+        raise ValueError(f"{where}: source_priority needs a non-empty list of system codes")
+    return Strategy(name, tuple(systems))
+
+
+def _check_key(spec: EntitySpec, key: str) -> None:
+    # Typos would otherwise fall back to "*" silently; a group member configured on its
+    # own would be ignored because the group survives as one.
+    if key == "*" or key in spec.groups:
+        return
+    by_name = {name: f.name for f in spec.fields for name in (f.name, f.attribute)}
+    if key not in by_name:
+        raise ValueError(f"{spec.entity_type}: no attribute or group named {key!r}")
+    group = spec.group_of(by_name[key])
+    if group:
+        raise ValueError(f"{spec.entity_type}: {key!r} survives with group {group!r}")
+
+
+@dataclass(frozen=True)
+class _Target:
+    keys: tuple[str, ...]  # rule lookup, most specific first
+    members: tuple[str, ...]
+    grouped: bool
+
+
+def _targets(spec: EntitySpec) -> Iterator[_Target]:
+    seen: set[str] = set()
+    for spec_field in spec.fields:
+        group = spec.group_of(spec_field.name)
+        if group in seen or spec_field.name in seen:
+            continue
+        if group:
+            seen.add(group)
+            yield _Target((group,), spec.groups[group], True)
+        else:
+            seen.add(spec_field.name)
+            # References are configured by their golden name ("customer"), too.
+            yield _Target((spec_field.name, spec_field.attribute), (spec_field.name,), False)
+
+
+def _filled(value: Any) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def _fingerprint(contribution: Contribution, members: Sequence[str]) -> tuple[str | None, ...]:
+    """Values as most_frequent compares them: "ACME  GmbH " and "acme gmbh" are one."""
+    key: list[str | None] = []
+    for member in members:
+        value = contribution.values.get(member)
+        if not _filled(value):
+            key.append(None)
+        elif isinstance(value, str):
+            key.append(" ".join(value.split()).casefold())
+        else:
+            key.append(json.dumps(value, sort_keys=True, default=str))
+    return tuple(key)
+
+
+def _timestamp(moment: datetime | None) -> float:
+    return moment.timestamp() if moment else float("-inf")
+
+
+def _scorer(
+    strategy: Strategy, field: Sequence[Contribution], target: _Target, members: Sequence[str]
+) -> Callable[[Contribution], float]:
+    """Score function of one strategy: higher is better, ties stay in the field."""
+    name = strategy.name
+    if name == RULE_SOURCE_PRIORITY:
+        # Unlisted systems rank after every listed one, all equal.
+        ranks = {system: i for i, system in reversed(list(enumerate(strategy.systems)))}
+        return lambda c: -ranks.get(c.system, len(ranks))
+    if name == RULE_MOST_RECENT:
+        return lambda c: _timestamp(c.source_updated_at)
+    if name == RULE_MOST_COMPLETE:
+        # A group counts its own members; one attribute says little by itself, so the
+        # record that knows most about the entity overall is the most complete.
+        if target.grouped:
+            return lambda c: sum(_filled(c.values.get(m)) for m in members)
+        return lambda c: sum(_filled(v) for v in c.values.values())
+    if name == RULE_MOST_FREQUENT:
+        counts = Counter(_fingerprint(c, members) for c in field)
+        return lambda c: counts[_fingerprint(c, members)]
+    if name == RULE_LAST_LOADED:
+        return lambda c: c.loaded_at.timestamp()
+    if name == RULE_LOWEST_RECORD_ID:
+        return lambda c: -c.record_id
+    raise ValueError(f"unknown strategy {name!r}")
+
+
+def _decide(
+    offering: Sequence[Contribution],
+    target: _Target,
+    members: Sequence[str],
+    chain: Sequence[Strategy],
+) -> tuple[Contribution, str]:
+    """Narrow the field strategy by strategy until one record is left.
+
+    The rule named is the strategy that settled the value: the first after which every
+    record left offers the same values (later steps only pick which of them to cite).
+    """
+    field = sorted(offering, key=lambda c: c.record_id)
+    rule = None
+    for strategy in (*chain, *TIE_BREAK):
+        score = _scorer(strategy, field, target, members)
+        scores = [score(c) for c in field]
+        best = max(scores)
+        field = [c for c, s in zip(field, scores, strict=True) if s == best]
+        if rule is None and all(_offer(c, members) == _offer(field[0], members) for c in field):
+            rule = strategy.name
+        if len(field) == 1:
+            break
+    return field[0], rule or RULE_LOWEST_RECORD_ID  # a tie left only by duplicate IDs
+
+
+def _offer(contribution: Contribution, members: Sequence[str]) -> list[Any]:
+    return [v if _filled(v := contribution.values.get(m)) else None for m in members]
+
+
+def _pin(raw: Any) -> tuple[Any, Lineage]:
+    """A pin is a bare value or {"value": v, "by": who, "at": when}."""
+    by = at = None
+    value = raw
+    if isinstance(raw, Mapping) and "value" in raw and set(raw) <= {"value", "by", "at"}:
+        value, by, at = raw["value"], raw.get("by"), raw.get("at")
+    when = at.isoformat() if isinstance(at, datetime) else (str(at) if at is not None else None)
+    who = str(by) if by is not None else None
+    return value, Lineage(None, "", "", RULE_STEWARD_PIN, None, who, when)
+
+
+def _survive(
+    target: _Target,
+    contributions: Sequence[Contribution],
+    chain: Sequence[Strategy],
+    pins: Mapping[str, tuple[Any, Lineage]],
+) -> dict[str, tuple[Any, Lineage]]:
+    open_members = [m for m in target.members if m not in pins]
+    offering = [c for c in contributions if any(_filled(c.values.get(m)) for m in open_members)]
+    survived = {m: pins[m] for m in target.members if m in pins}
+    if offering:
+        winner, rule = _decide(offering, target, open_members, chain)
+        updated = winner.source_updated_at.isoformat() if winner.source_updated_at else None
+        lineage = Lineage(winner.record_id, winner.system, winner.source_id, rule, updated)
+        for member in open_members:
+            if _filled(winner.values.get(member)):
+                survived[member] = (winner.values[member], lineage)
+    return {m: survived[m] for m in target.members if m in survived}
 
 
 def resolve(
     spec: EntitySpec,
     contributions: Sequence[Contribution],
-    rules: Mapping[str, Sequence[str]],
+    rules: RuleSet | Mapping[str, Any],
     pins: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Return (attributes, lineage) for one golden record, keyed by source field name."""
-    pins = pins or {}
+    """Return (attributes, lineage) for one golden record, keyed by source field name.
+
+    ``rules`` is a RuleSet or one entity type's raw settings (parsed here, strictly).
+    """
+    ruleset = rules_from_settings(rules, spec)
+    parsed_pins = {name: _pin(value) for name, value in (pins or {}).items()}
     attributes: dict[str, Any] = {}
     lineage: dict[str, dict[str, Any]] = {}
-    default_priority = list(rules.get("*", ()))
-    done: set[str] = set()
-    for spec_field in spec.fields:
-        name = spec_field.name
-        if name in done:
-            continue
-        group = spec.group_of(name)
-        members = spec.groups[group] if group else (name,)
-        done.update(members)
-        priority = list(rules.get(group or name, default_priority))
-        found = _winner(contributions, members, priority)
-        for member in members:
-            if member in pins:
-                attributes[member] = pins[member]
-                lineage[member] = Lineage(None, "", "", RULE_STEWARD_PIN, None).as_dict()
-                continue
-            if found is None:
-                continue
-            winner, rule = found
-            value = winner.values.get(member)
-            if value in (None, ""):
-                continue
+    for target in _targets(spec):
+        chain = ruleset.chain(*target.keys)
+        for member, (value, origin) in _survive(target, contributions, chain, parsed_pins).items():
             attributes[member] = value
-            lineage[member] = Lineage(
-                winner.record_id,
-                winner.system,
-                winner.source_id,
-                rule,
-                winner.source_updated_at.isoformat() if winner.source_updated_at else None,
-            ).as_dict()
+            lineage[member] = origin.as_dict()
     return attributes, lineage
+
+
+_ABSENT = object()
+
+
+def diff_attributes(
+    before: Mapping[str, Any], after: Mapping[str, Any]
+) -> dict[str, tuple[Any, Any]]:
+    """Attributes that would change, as (old, new); an absent side reads as None.
+
+    Presence counts: going from absent to an explicit None is a change, as it is for the
+    stored golden record.
+    """
+    changes: dict[str, tuple[Any, Any]] = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name, _ABSENT), after.get(name, _ABSENT)
+        if old is _ABSENT or new is _ABSENT or old != new:
+            changes[name] = (None if old is _ABSENT else old, None if new is _ABSENT else new)
+    return changes

@@ -5,21 +5,37 @@ report results. Every write records who did it (``actor``), the correlation ID a
 golden records, a row of golden's change feed in the same transaction.
 """
 
+from golden.services.candidates import (
+    decide_unmerge_proposal,
+    defer_candidate,
+    mark_not_a_match,
+    merge_candidate,
+)
 from golden.services.ingest import Action, IngestResult, ingest_records, match_record
-from golden.services.merge import merge_golden_records
+from golden.services.merge import merge_golden_records, undo_merge, unmerge_source_record
 from golden.services.records import (
     compute_attributes,
+    pin_attribute,
     recompute_golden_record,
     record_golden_change,
+    unpin_attribute,
 )
 
 __all__ = [
     "Action",
+    "decide_unmerge_proposal",
+    "defer_candidate",
+    "mark_not_a_match",
+    "merge_candidate",
     "IngestResult",
     "compute_attributes",
     "ingest_records",
     "match_record",
     "merge_golden_records",
+    "pin_attribute",
+    "unpin_attribute",
+    "undo_merge",
+    "unmerge_source_record",
     "record_golden_change",
     "recompute_golden_record",
 ]

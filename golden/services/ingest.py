@@ -21,6 +21,7 @@ from golden.services.records import (
     recompute_referrers,
     resolve_reference,
 )
+from golden.services.rematch import review_changed_record
 from golden.validation import CleanRecord, RecordInvalid, clean_record, content_hash
 from mdm.context import current_correlation_id
 
@@ -157,12 +158,16 @@ def _update_source_record(
             "Older than the stored version of this record: ignored."
         )
         return IngestResult(clean.source_id, Action.UNCHANGED, canonical_id)
+    before = _features(spec, record.system, record.cleaned)
+    after = _features(spec, record.system, clean.cleaned)
     _fill_source_record(record, clean, payload, digest)
     save_with_history(record, actor, reason)
-    store_blocking_keys(record, _features(spec, record.system, clean.cleaned))
+    if after != before:
+        store_blocking_keys(record, after)
     _store_references(spec, record, clean)
     recompute_golden_record(record.golden, actor=actor, reason=reason)
-    return IngestResult(clean.source_id, Action.UPDATED, canonical_id)
+    review_with = review_changed_record(record, after, actor=actor) if after != before else []
+    return IngestResult(clean.source_id, Action.UPDATED, canonical_id, review_with=review_with)
 
 
 def _create_source_record(

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from golden import survivorship
 from golden.entities import EntitySpec, entity_spec
+from golden.exceptions import MdmError
 from golden.matching.scoring import PairScore
 from golden.models import (
     CanonicalIdCounter,
@@ -131,12 +132,18 @@ def compute_attributes(golden: GoldenRecord) -> tuple[dict[str, Any], dict[str, 
 
 
 def recompute_golden_record(
-    golden: GoldenRecord, *, actor: Actor, reason: str, created: bool = False
+    golden: GoldenRecord,
+    *,
+    actor: Actor,
+    reason: str,
+    created: bool = False,
+    force_save: bool = False,
 ) -> bool:
-    """Re-run survivorship; save, version and feed the change if attributes moved."""
+    """Re-run survivorship; save, version and feed the change if attributes moved.
+    ``force_save`` saves other edits of the caller (pins) even if no value moved."""
     attributes, lineage = compute_attributes(golden)
     changed = attributes != golden.attributes
-    if not (created or changed or lineage != golden.lineage):
+    if not (created or changed or force_save or lineage != golden.lineage):
         return False
     if changed and not created:
         golden.version += 1
@@ -172,3 +179,24 @@ def open_candidate(
     if created:
         save_with_history(candidate, actor, "proposed by the matcher")
     return created or candidate.status == MatchCandidate.Status.OPEN
+
+
+@transaction.atomic
+def pin_attribute(golden: GoldenRecord, attribute: str, value: Any, *, actor: Actor) -> None:
+    """A steward fixes a golden value; the pin survives recomputation until unpinned."""
+    spec = entity_spec(golden.entity_type)
+    if attribute not in spec.field_names:
+        raise MdmError(
+            f"{spec.label} has no attribute {attribute!r}.",
+            fields={attribute: ["Unknown attribute."]},
+        )
+    golden = GoldenRecord.objects.select_for_update().get(pk=golden.pk)
+    golden.pins = {**golden.pins, attribute: value}
+    recompute_golden_record(golden, actor=actor, reason=f"pinned {attribute}", force_save=True)
+
+
+@transaction.atomic
+def unpin_attribute(golden: GoldenRecord, attribute: str, *, actor: Actor) -> None:
+    golden = GoldenRecord.objects.select_for_update().get(pk=golden.pk)
+    golden.pins = {k: v for k, v in golden.pins.items() if k != attribute}
+    recompute_golden_record(golden, actor=actor, reason=f"unpinned {attribute}", force_save=True)
