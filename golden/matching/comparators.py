@@ -13,6 +13,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
 
 from golden.entities import EntityType
+from golden.matching.blocking import GENERIC_TOKENS
 from golden.matching.features import Features
 
 MISSING = "missing"
@@ -23,7 +24,8 @@ def compare_name(a: Features, b: Features) -> str:
     if not a.name or not b.name:
         return MISSING
     if a.name == b.name:
-        return "exact"
+        # "Global Solutions" is shared by unrelated firms: weaker than a distinctive name.
+        return "exact_generic" if all(t in GENERIC_TOKENS for t in a.name_tokens) else "exact"
     jw = JaroWinkler.similarity(a.name, b.name)
     sort = fuzz.token_sort_ratio(a.name, b.name)
     if jw >= 0.96 or sort >= 95:

@@ -20,12 +20,13 @@ from golden.matching.features import Features
 DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
     EntityType.CUSTOMER: {
         "name": {
-            "exact": (0.50, 0.0005),
+            "exact": (0.45, 0.0001),
+            "exact_generic": (0.05, 0.002),
             "very_similar": (0.25, 0.002),
-            "contained": (0.06, 0.01),
-            "similar": (0.10, 0.01),
-            "somewhat_similar": (0.05, 0.05),
-            "different": (0.04, 0.9275),
+            "contained": (0.10, 0.005),
+            "similar": (0.08, 0.01),
+            "somewhat_similar": (0.04, 0.05),
+            "different": (0.03, 0.9309),
         },
         "legal_form": {"same": (0.90, 0.35), "different": (0.10, 0.65)},
         "tax_id": {"same": (0.98, 0.00005), "different": (0.02, 0.99995)},
@@ -42,12 +43,13 @@ DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
     },
     EntityType.LEGAL_ENTITY: {
         "name": {
-            "exact": (0.60, 0.001),
+            "exact": (0.55, 0.001),
+            "exact_generic": (0.05, 0.005),
             "very_similar": (0.25, 0.005),
             "contained": (0.05, 0.02),
             "similar": (0.05, 0.02),
             "somewhat_similar": (0.03, 0.05),
-            "different": (0.02, 0.904),
+            "different": (0.02, 0.899),
         },
         "legal_form": {"same": (0.95, 0.4), "different": (0.05, 0.6)},
         "tax_id": {"same": (0.98, 0.0001), "different": (0.02, 0.9999)},
@@ -93,6 +95,7 @@ DEFAULT_PRIOR = {
 
 EXPLANATIONS = {
     ("name", "exact"): "names are identical once legal form, case and punctuation are set aside",
+    ("name", "exact_generic"): "names are identical but made of common words only",
     ("name", "very_similar"): "names differ only by a typo or word order",
     ("name", "contained"): "one name is contained in the other (often a sister company)",
     ("name", "similar"): "names are similar",
@@ -179,13 +182,18 @@ class PairScore:
     vetoes: list[str] = field(default_factory=list)
 
     def decision(self, thresholds: Thresholds) -> str:
-        if self.probability >= thresholds.auto_link and not self.vetoes:
-            return "link"
-        if self.probability >= thresholds.review or (
-            self.vetoes and self.probability >= thresholds.auto_link
-        ):
-            return "review"
-        return "new"
+        return classify(self.probability, bool(self.vetoes), thresholds)
+
+
+def classify(probability: float, vetoed: bool, thresholds: Thresholds) -> str:
+    """link, review or new. A pair a hard rule objects to never links; it goes to review
+    only when the rest of its evidence would have linked it, so sister companies and
+    other legal forms of one brand do not flood the queue."""
+    if probability >= thresholds.auto_link:
+        return "review" if vetoed else "link"
+    if probability >= thresholds.review and not vetoed:
+        return "review"
+    return "new"
 
 
 def _probability(weight: float) -> float:
