@@ -211,11 +211,16 @@ def test_same_name_in_other_country_or_legal_form_is_a_new_golden_record(systems
 
 
 @pytest.mark.django_db
-def test_same_name_but_different_valid_tax_ids_goes_to_review(systems):
-    [first] = ingest(systems, "erp", ACME_ERP)
-    [other] = ingest(
-        systems, "crm", {**ACME_CRM, "name": "ACME Consulting GmbH", "tax_id": "DE129273398"}
-    )
+def test_different_valid_tax_ids_never_auto_link_even_with_strong_evidence(systems):
+    [first] = ingest(systems, "erp", {**ACME_ERP, "website": "https://www.acme-consulting.de"})
+    twin = {
+        **ACME_ERP,
+        "source_id": "001Z",
+        "tax_id": "DE129273398",
+        "website": "acme-consulting.de",
+        "phone": "+49 30 1234567",
+    }
+    [other] = ingest(systems, "crm", twin)
     assert other.action == Action.QUEUED_FOR_REVIEW
     assert other.canonical_id != first.canonical_id
     assert other.review_with == [first.canonical_id]
@@ -223,6 +228,14 @@ def test_same_name_but_different_valid_tax_ids_goes_to_review(systems):
     assert candidate.status == MatchCandidate.Status.OPEN
     assert {e["field"]: e["level"] for e in candidate.evidence}["tax_id"] == "different"
     assert "tax" in candidate.reason
+
+
+@pytest.mark.django_db
+def test_same_name_with_different_valid_tax_ids_is_a_new_golden_record(systems):
+    ingest(systems, "erp", ACME_ERP)
+    [other] = ingest(systems, "crm", {**ACME_CRM, "name": "ACME Consulting GmbH", "tax_id": "DE129273398"})
+    assert other.action == Action.CREATED
+    assert MatchCandidate.objects.count() == 0
 
 
 @pytest.mark.django_db
