@@ -65,10 +65,12 @@ def _weight_for(probability: float) -> float:
     return math.log2(probability / (1 - probability))
 
 
-def _score_all(pairs: list[tuple[int, int]], workers: int) -> list[tuple[int, int, float, int]]:
-    if workers <= 1 or len(pairs) < 20_000:
+def _score_all(
+    pairs: list[tuple[int, int]], workers: int, min_parallel: int
+) -> list[tuple[int, int, float, int]]:
+    if workers <= 1 or len(pairs) < min_parallel:
         return _score_chunk(pairs)
-    size = max(len(pairs) // (workers * 8), 5_000)
+    size = max(len(pairs) // (workers * 8), min(5_000, min_parallel) or 1)
     chunks = [pairs[k : k + size] for k in range(0, len(pairs), size)]
     # Fork shares the features with the workers without pickling them.
     with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -148,7 +150,10 @@ def match_batch(
     *,
     workers: int = 2,
     max_block: int = MAX_BLOCK_SIZE,
+    min_parallel: int = 20_000,
 ) -> BatchResult:
+    """Cluster ``features``; pairs are scored in ``workers`` processes once there are at
+    least ``min_parallel`` of them (below that, starting processes costs more)."""
     global _FEATURES, _MODEL
     started = time.perf_counter()
     keys = {i: blocking_keys(f) for i, f in enumerate(features)}
@@ -156,7 +161,7 @@ def match_batch(
     blocked = time.perf_counter()
     _FEATURES, _MODEL = features, model
     try:
-        scored = _score_all(pairs, workers)
+        scored = _score_all(pairs, workers, min_parallel)
     finally:
         _FEATURES, _MODEL = (), None
     scored_at = time.perf_counter()
