@@ -52,8 +52,7 @@ def sign_jwt(
     if kid:
         header["kid"] = kid
     signing_input = ".".join(
-        b64url_encode(json.dumps(part, separators=(",", ":")).encode())
-        for part in (header, claims)
+        b64url_encode(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
     )
     key = serialization.load_pem_private_key(private_key_pem, password=None)
     signature = _sign(key, alg, signing_input.encode("ascii"))

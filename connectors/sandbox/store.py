@@ -246,8 +246,12 @@ class SandboxStore:
                 (token, subject, now, now, ttl),
             )
 
-    def use_token(self, token: str, *, sliding: bool) -> bool:
-        """True if the token is live; `sliding` renews it on use (inactivity timeout)."""
+    def use_token(self, token: str, *, sliding: bool, ttl: float | None = None) -> bool:
+        """True if the token is live.
+
+        `sliding` renews it on use (an inactivity timeout); `ttl` overrides the lifetime
+        stored at issue time (Salesforce applies its current session setting).
+        """
         now = time.time()
         with self._lock:
             row = self._conn.execute(
@@ -256,13 +260,12 @@ class SandboxStore:
             if row is None:
                 return False
             start = row["last_used"] if sliding else row["issued_at"]
-            if row["ttl"] is not None and now - start > row["ttl"]:
+            lifetime = row["ttl"] if ttl is None else ttl
+            if lifetime is not None and now - start > lifetime:
                 self._conn.execute("DELETE FROM tokens WHERE token = ?", (token,))
                 return False
             if sliding:
-                self._conn.execute(
-                    "UPDATE tokens SET last_used = ? WHERE token = ?", (now, token)
-                )
+                self._conn.execute("UPDATE tokens SET last_used = ? WHERE token = ?", (now, token))
             return True
 
     def revoke_tokens(self) -> int:

@@ -1,0 +1,385 @@
+"""Kantata OX (formerly Mavenlink) API sandbox (PSA).
+
+Reproduces the research note's documented subset:
+
+- `Authorization: Bearer <token>`; 401 `{"errors": [{"type": "oauth", "message": "Invalid
+  OAuth 2 Request"}]}` (the shape in Kantata's "Errors" section).
+- Projects are workspaces: `GET|POST /api/v1/workspaces(.json)`, `GET|PUT
+  /api/v1/workspaces/<id>(.json)`; bodies wrapped as `{"workspace": {...}}`; creating needs
+  `title` and `creator_role` (the validation messages are the documented examples).
+- Workspaces have no upsert: External References are the key.
+  `POST /api/v1/external_references/create_or_update` with `{"external_reference":
+  {subject_type, subject_id, service_name, service_model, service_model_ref, status…}}`,
+  `GET /api/v1/external_references?subject_type=…` (subject_type required), and workspaces
+  filterable by `external_reference_service_name` / `…_service_model` / `…_service_model_ref(s)`.
+- Responses: top-level `count`, `results` (`[{"key": "workspaces", "id": "10"}]`, sorted) and
+  the objects keyed by ID under their type; ids are strings.
+- 429 on rate limit, deliberately without Retry-After or X-RateLimit headers (none is
+  documented or was observed).
+
+Unverified in the note, chosen here: validation errors answer 422; `create_or_update` matches
+an existing reference by (subject_type, subject_id, service_name, service_model); unknown
+workspace attributes are ignored, as a Rails strong-parameters API does; POST answers 200.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+
+from .base import ApiError, Request, Response, Route, SandboxApp, route
+from .store import StoredRecord, Tx
+
+API = r"/api/v1"
+JSON_SUFFIX = r"(?:\.json)?"
+WORKSPACE = "workspaces"
+REFERENCE = "external_references"
+SUBJECT_TYPES = frozenset(
+    "Assignment BillingMilestone CustomField CustomFieldChoice CustomFieldSet CustomFieldValue "
+    "Estimate EstimateScenario EstimateScenarioResource Expense ExpenseBudget Invoice "
+    "Participation Post RateCard Role Skill StatusReport Story StoryAllocationDay Submission "
+    "SurveyAnswer SurveyQuestion SurveyResponse SurveyTemplate TimeEntry TimeOffEntry User "
+    "Vendor Workspace WorkspaceAllocation WorkspaceGroup WorkspaceResource".split()
+)
+MODELLED_SUBJECTS = {"Workspace": WORKSPACE}  # subject types whose objects this sandbox holds
+WORKSPACE_FIELDS = {
+    "title": str,
+    "description": str,
+    "creator_role": str,
+    "budgeted": bool,
+    "price": str,
+    "currency": str,
+    "start_date": "date",
+    "due_date": "date",
+    "archived": bool,
+    "project_code": str,
+}
+CREATOR_ROLES = ("maven", "buyer")
+REFERENCE_FIELDS = (
+    "subject_type",
+    "subject_id",
+    "service_name",
+    "service_model",
+    "service_model_ref",
+    "status",
+    "external_status",
+    "external_link",
+    "external_message",
+    "locked",
+)
+REFERENCE_STATUSES = ("pending", "successful", "failed")
+REFERENCE_FILTERS = (
+    "service_name",
+    "service_model",
+    "service_model_ref",
+    "status",
+    "external_status",
+    "external_message",
+)
+
+
+class KantataSandbox(SandboxApp):
+    kind = "psa"
+    label = "Kantata OX"
+    DEFAULT_CONFIG: ClassVar[dict[str, Any]] = {
+        "tokens": ["kantata-sandbox-token"],  # OAuth bearer tokens the account accepts
+        "per_page_max": 200,
+    }
+    ERRORS: ClassVar[dict[str, tuple[int, str, str]]] = {
+        "unauthorized": (401, "oauth", "Invalid OAuth 2 Request"),
+        "not_found": (404, "system", "Not Found"),
+        "method_not_allowed": (405, "system", "Method Not Allowed"),
+        "malformed_json": (400, "system", "The request body could not be parsed"),
+        "server_error": (500, "system", "Something went wrong. Please try again later."),
+        "unavailable": (503, "system", "Service Unavailable"),
+        "rate_limited": (429, "system", "Too Many Requests. Retry after a small delay."),
+        "concurrency": (429, "system", "Too Many Requests. Retry after a small delay."),
+    }
+
+    def routes(self) -> list[Route]:
+        one = API + r"/workspaces/(?P<workspace_id>\d+)" + JSON_SUFFIX
+        refs = API + r"/external_references"
+        return [
+            route("GET", API + r"/workspaces" + JSON_SUFFIX, self.list_workspaces),
+            route("POST", API + r"/workspaces" + JSON_SUFFIX, self.create_workspace, write=True),
+            route("GET", one, self.get_workspace),
+            route("PUT", one, self.update_workspace, write=True),
+            route("GET", refs + JSON_SUFFIX, self.list_references),
+            route(
+                "POST", refs + r"/create_or_update" + JSON_SUFFIX, self.create_or_update, write=True
+            ),
+        ]
+
+    # -- vendor hooks ----------------------------------------------------------------------
+    def error_response(self, status: int, code: str, message: str) -> Response:
+        return Response(status, {"errors": [{"type": code, "message": message}]})
+
+    def authenticate(self, req: Request) -> None:
+        if req.bearer_token() not in self.config["tokens"]:
+            raise self.fail("unauthorized")
+
+    def new_id(self, tx: Tx, object_type: str) -> str:
+        return str(tx.next_value(f"id:{object_type}"))
+
+    # -- workspaces ------------------------------------------------------------------------
+    def list_workspaces(self, req: Request) -> Response:
+        with self.store.transaction() as tx:
+            workspaces = tx.list(WORKSPACE)
+            references = tx.list(REFERENCE)
+        workspaces = [w for w in workspaces if self._workspace_matches(req, w, references)]
+        return self._page(req, WORKSPACE, [self._workspace_json(w) for w in workspaces])
+
+    def get_workspace(self, req: Request, workspace_id: str) -> Response:
+        with self.store.transaction() as tx:
+            record = self._workspace(tx, workspace_id)
+        return _results(WORKSPACE, [self._workspace_json(record)])
+
+    def create_workspace(self, req: Request) -> Response:
+        attrs = self._attributes(req, "workspace")
+        with self.store.transaction() as tx:
+            fields = self._validated_workspace(attrs, {})
+            record = tx.insert(WORKSPACE, None, self.new_id(tx, WORKSPACE), fields)
+        return _results(WORKSPACE, [self._workspace_json(record)])
+
+    def update_workspace(self, req: Request, workspace_id: str) -> Response:
+        attrs = self._attributes(req, "workspace")
+        with self.store.transaction() as tx:
+            record = self._workspace(tx, workspace_id)
+            fields = self._validated_workspace(attrs, record.fields)
+            record = tx.update(record, {**record.fields, **fields})
+        return _results(WORKSPACE, [self._workspace_json(record)])
+
+    def _validated_workspace(
+        self, attrs: dict[str, Any], current: dict[str, Any]
+    ) -> dict[str, Any]:
+        fields = {
+            k: _from_form(WORKSPACE_FIELDS[k], v) for k, v in attrs.items() if k in WORKSPACE_FIELDS
+        }
+        merged = {**current, **fields}
+        errors = []
+        if not str(merged.get("title") or "").strip():
+            errors.append(_invalid("Please give your project a title", "title"))
+        if merged.get("creator_role") not in CREATOR_ROLES:
+            errors.append(_invalid("Please select a role for this project", "creator_role"))
+        for name, value in fields.items():
+            if value is not None and not _typed(WORKSPACE_FIELDS[name], value):
+                errors.append(_invalid(f"{name.replace('_', ' ').capitalize()} is invalid", name))
+        if errors:
+            raise ApiError(Response(422, {"errors": errors}))
+        return fields
+
+    def _workspace(self, tx: Tx, workspace_id: str) -> StoredRecord:
+        record = tx.get(WORKSPACE, workspace_id)
+        if record is None:
+            raise self.fail("not_found", f"Workspace {workspace_id} not found")
+        return record
+
+    def _workspace_matches(
+        self, req: Request, record: StoredRecord, refs: list[StoredRecord]
+    ) -> bool:
+        only = req.arg("only")
+        if only and record.sandbox_id not in only.split(","):
+            return False
+        search = (req.arg("search") or "").lower()
+        if search and search not in str(record.fields.get("title", "")).lower():
+            return False
+        if record.fields.get("archived") and req.arg("include_archived") != "true":
+            return False
+        mine = [
+            r.fields
+            for r in refs
+            if r.fields["subject_type"] == "Workspace"
+            and str(r.fields["subject_id"]) == record.sandbox_id
+        ]
+        return _reference_filters_match(req, mine)
+
+    def _workspace_json(self, record: StoredRecord) -> dict[str, Any]:
+        out = {name: record.fields.get(name) for name in WORKSPACE_FIELDS}
+        return {
+            "id": record.sandbox_id,
+            **out,
+            "created_at": record.created_at.isoformat(),
+            "updated_at": record.updated_at.isoformat(),
+        }
+
+    # -- external references ---------------------------------------------------------------
+    def list_references(self, req: Request) -> Response:
+        subject_type = req.arg("subject_type")
+        if not subject_type:
+            raise ApiError(
+                Response(422, {"errors": [_invalid("subject_type is required", "subject_type")]})
+            )
+        with self.store.transaction() as tx:
+            records = tx.list(REFERENCE)
+        wanted_ids = set((req.arg("subject_ids") or req.arg("subject_id") or "").split(",")) - {""}
+        matching = [
+            r
+            for r in records
+            if r.fields["subject_type"] == subject_type
+            and (not wanted_ids or str(r.fields["subject_id"]) in wanted_ids)
+            and _reference_filters_match(req, [r.fields], prefix="")
+        ]
+        return self._page(req, REFERENCE, [self._reference_json(r) for r in matching])
+
+    def create_or_update(self, req: Request) -> Response:
+        attrs = self._attributes(req, "external_reference")
+        with self.store.transaction() as tx:
+            values = self._validated_reference(tx, attrs)
+            record = self._save_reference(tx, values)
+        return _results(REFERENCE, [self._reference_json(record)])
+
+    def _validated_reference(self, tx: Tx, attrs: dict[str, Any]) -> dict[str, Any]:
+        values = {k: attrs.get(k) for k in REFERENCE_FIELDS if k in attrs}
+        errors = [
+            _invalid(f"{name} can't be blank", name)
+            for name in (
+                "subject_type",
+                "subject_id",
+                "service_name",
+                "service_model",
+                "service_model_ref",
+            )
+            if values.get(name) in (None, "")
+        ]
+        subject_type = values.get("subject_type")
+        if subject_type and subject_type not in SUBJECT_TYPES:
+            errors.append(_invalid(f"Subject type {subject_type} is not valid", "subject_type"))
+        if values.get("status") not in (None, *REFERENCE_STATUSES):
+            errors.append(_invalid("Status must be one of pending, successful, failed", "status"))
+        if not errors and subject_type in MODELLED_SUBJECTS:
+            if tx.get(MODELLED_SUBJECTS[subject_type], str(values["subject_id"])) is None:
+                errors.append(_invalid("Subject must exist", "subject"))
+        if errors:
+            raise ApiError(Response(422, {"errors": errors}))
+        values["subject_id"] = str(values["subject_id"])
+        values["service_model_ref"] = str(values["service_model_ref"])
+        return values
+
+    def _save_reference(self, tx: Tx, values: dict[str, Any]) -> StoredRecord:
+        key = ("subject_type", "subject_id", "service_name", "service_model")
+        existing = next(
+            (r for r in tx.list(REFERENCE) if all(r.fields.get(k) == values[k] for k in key)), None
+        )
+        if existing is None:
+            fields = {"status": "pending", **values}
+            record = tx.insert(
+                REFERENCE, values["service_model_ref"], self.new_id(tx, REFERENCE), fields
+            )
+        else:
+            record = tx.update(existing, {**existing.fields, **values})
+            record = tx.set_external_id(record, values["service_model_ref"])
+        self._index_subject(tx, values)
+        return record
+
+    def _index_subject(self, tx: Tx, values: dict[str, Any]) -> None:
+        """Show the external ID beside the workspace in `/_sandbox/records` (not a write)."""
+        object_type = MODELLED_SUBJECTS.get(values["subject_type"])
+        subject = tx.get(object_type, values["subject_id"]) if object_type else None
+        if subject is not None:
+            tx.set_external_id(subject, values["service_model_ref"])
+
+    def _reference_json(self, record: StoredRecord) -> dict[str, Any]:
+        out = {name: record.fields.get(name) for name in REFERENCE_FIELDS}
+        return {
+            "id": record.sandbox_id,
+            **out,
+            "last_synced_at": record.updated_at.isoformat(),
+            "created_at": record.created_at.isoformat(),
+            "updated_at": record.updated_at.isoformat(),
+        }
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _attributes(self, req: Request, wrapper: str) -> dict[str, Any]:
+        content_type = req.header("Content-Type") or ""
+        body = (
+            _rails_form(req.form())
+            if "x-www-form-urlencoded" in content_type
+            else self.parse_json(req)
+        )
+        attrs = body.get(wrapper) if isinstance(body, dict) else None
+        if not isinstance(attrs, dict):
+            msg = f"The request body must contain a {wrapper} object"
+            raise ApiError(Response(422, {"errors": [_invalid(msg, wrapper)]}))
+        return attrs
+
+    def _page(self, req: Request, key: str, objects: list[dict[str, Any]]) -> Response:
+        per_page = min(int(req.arg("per_page", "20") or 20), int(self.config["per_page_max"]))
+        page = max(1, int(req.arg("page", "1") or 1))
+        shown = objects[(page - 1) * per_page : page * per_page]
+        response = _results(key, shown)
+        response.body["count"] = len(objects)  # the total across pages, as Kantata reports it
+        page_count = max(1, -(-len(objects) // per_page))
+        response.body["meta"] = {
+            "count": len(objects),
+            "page_count": page_count,
+            "page_number": page,
+            "page_size": per_page,
+        }
+        return response
+
+
+def _results(key: str, objects: list[dict[str, Any]]) -> Response:
+    """Kantata's envelope: sorted `results` references plus the objects keyed by ID."""
+    ordered = sorted(objects, key=lambda o: int(o["id"]))
+    return Response(
+        200,
+        {
+            "count": len(ordered),
+            "results": [{"key": key, "id": o["id"]} for o in ordered],
+            key: {o["id"]: o for o in ordered},
+        },
+    )
+
+
+def _reference_filters_match(
+    req: Request, references: list[dict[str, Any]], *, prefix: str = "external_reference_"
+) -> bool:
+    """Workspaces filter on `external_reference_<field>`; references on `<field>` itself."""
+    wanted = {f: req.arg(prefix + f) for f in REFERENCE_FILTERS if req.arg(prefix + f)}
+    refs_list = req.arg(prefix + "service_model_refs")
+    if prefix and req.arg("has_external_references") is not None:
+        if (req.arg("has_external_references") == "true") != bool(references):
+            return False
+    if not wanted and not refs_list:
+        return True
+    allowed_refs = set(refs_list.split(",")) if refs_list else None
+    return any(
+        all(str(ref.get(f)) == v for f, v in wanted.items())
+        and (allowed_refs is None or str(ref.get("service_model_ref")) in allowed_refs)
+        for ref in references
+    )
+
+
+def _invalid(message: str, field: str) -> dict[str, str]:
+    return {"type": "validation", "message": message, "field": field}
+
+
+def _typed(kind: Any, value: Any) -> bool:
+    if kind == "date":
+        try:
+            date.fromisoformat(str(value))
+        except ValueError:
+            return False
+        return True
+    if kind is str:
+        return isinstance(value, str | int | float) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _from_form(kind: Any, value: Any) -> Any:
+    """Form-encoded requests carry booleans as text."""
+    if kind is bool and isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    return value
+
+
+def _rails_form(form: dict[str, str]) -> dict[str, Any]:
+    """`workspace[title]=X` → `{"workspace": {"title": "X"}}` (one level is all we need)."""
+    out: dict[str, Any] = {}
+    for key, value in form.items():
+        outer, _, inner = key.partition("[")
+        if inner.endswith("]"):
+            out.setdefault(outer, {})[inner[:-1]] = value
+        else:
+            out[key] = value
+    return out
