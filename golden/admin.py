@@ -23,6 +23,8 @@ from golden.models import (
     RejectedRecord,
     SourceRecord,
     SourceSystem,
+    SurvivorshipRule,
+    UnmergeProposal,
 )
 
 
@@ -257,3 +259,18 @@ class IngestRequestAdmin(ReadOnlyAdmin):
     list_display = ["key", "user", "system", "entity_type", "status_code", "created_at"]
     list_filter = ["system", "entity_type", "status_code"]
     search_fields = ["key", "user__username"]
+
+
+@admin.register(SurvivorshipRule)
+class SurvivorshipRuleAdmin(SimpleHistoryAdmin):
+    list_display = ["entity_type", "attribute", "strategies", "is_active", "updated_at"]
+    list_filter = ["entity_type", "is_active"]
+    search_fields = ["attribute"]
+
+
+@admin.register(UnmergeProposal)
+class UnmergeProposalAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
+    list_display = ["id", "source_record", "golden", "score", "status", "decided_by", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["source_record__source_id", "golden__canonical_id"]
+    list_select_related = ["source_record", "golden", "decided_by"]

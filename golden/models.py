@@ -375,3 +375,43 @@ class UnmergeProposal(models.Model):
 
     def __str__(self) -> str:
         return f"unmerge {self.source_record} from {self.golden_id} ({self.status})"
+
+
+class SurvivorshipRule(models.Model):
+    """An admin-edited survivorship rule for one attribute (or group, or "*" for the
+    default) of one entity type; overrides ``settings.MDM_SURVIVORSHIP``. Takes effect on
+    the next recompute (``manage.py recompute --dry-run`` previews it)."""
+
+    entity_type = models.CharField(max_length=32, choices=EntityType.CHOICES)
+    attribute = models.CharField(
+        max_length=64, help_text='An attribute, a group such as "address", or "*" for the default.'
+    )
+    strategies = models.JSONField(
+        help_text='Ordered strategies, e.g. [{"strategy": "source_priority", "systems": ["erp", "crm"]}, '
+        '{"strategy": "most_recent"}] or the shorthand ["erp", "crm"].'
+    )
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(bases=[CorrelatedHistory])
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entity_type", "attribute"], name="uniq_survivorship_rule"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity_type}.{self.attribute}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from golden.entities import entity_spec
+        from golden.survivorship import rules_from_settings
+
+        try:
+            rules_from_settings({self.attribute: self.strategies}, entity_spec(self.entity_type))
+        except (ValueError, KeyError) as exc:
+            raise ValidationError({"strategies": str(exc)}) from exc

@@ -22,9 +22,10 @@ its pin while the other members still come from one record.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -65,16 +66,15 @@ class Lineage:
     pinned_at: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+        pin = {"pinned_by": self.pinned_by, "pinned_at": self.pinned_at}
+        return {
             "source_record": self.record_id,
             "system": self.system,
             "source_id": self.source_id,
             "rule": self.rule,
             "source_updated_at": self.source_updated_at,
+            **(pin if self.rule == RULE_STEWARD_PIN else {}),
         }
-        if self.rule == RULE_STEWARD_PIN:
-            data.update(pinned_by=self.pinned_by, pinned_at=self.pinned_at)
-        return data
 
 
 @dataclass(frozen=True)
@@ -97,11 +97,7 @@ class RuleSet:
 
 
 DEFAULT_CHAIN = (Strategy(RULE_MOST_RECENT),)
-TIE_BREAK = (
-    Strategy(RULE_MOST_RECENT),
-    Strategy(RULE_LAST_LOADED),
-    Strategy(RULE_LOWEST_RECORD_ID),
-)
+TIE_BREAK = tuple(map(Strategy, (RULE_MOST_RECENT, RULE_LAST_LOADED, RULE_LOWEST_RECORD_ID)))
 
 
 def rules_from_settings(
@@ -110,12 +106,9 @@ def rules_from_settings(
     """Parse one entity type's settings; with ``spec``, unknown keys are errors too."""
     if isinstance(raw, RuleSet):
         return raw
-    chains = {}
-    for key, rule in raw.items():
-        if spec is not None:
-            _check_key(spec, key)
-        chains[key] = parse_rule(rule, key)
-    return RuleSet(chains)
+    for key in raw if spec is not None else ():
+        _check_key(spec, key)
+    return RuleSet({key: parse_rule(rule, key) for key, rule in raw.items()})
 
 
 def parse_rule(rule: Any, where: str = "rule") -> tuple[Strategy, ...]:
@@ -132,17 +125,14 @@ def _parse_strategy(item: Any, where: str) -> Strategy:
     if not isinstance(item, Mapping):
         raise ValueError(f"{where}: do not mix system codes and strategies ({item!r})")
     name = item.get("strategy")
-    if name == RULE_STEWARD_PIN:
-        raise ValueError(f"{where}: steward pins always win; steward_pin is not configured")
-    if name not in CONFIGURABLE:
+    if name not in CONFIGURABLE:  # steward_pin neither: pins always win, unconfigured
         raise ValueError(f"{where}: unknown strategy {name!r}; use one of {CONFIGURABLE}")
     allowed = {"strategy", "systems"} if name == RULE_SOURCE_PRIORITY else {"strategy"}
     if set(item) - allowed:
         raise ValueError(f"{where}: {name} takes no {sorted(set(item) - allowed)}")
-    if name != RULE_SOURCE_PRIORITY:
-        return Strategy(name)
-    systems = item.get("systems")
-    if isinstance(systems, str) or not systems or not all(isinstance(s, str) for s in systems):
+    systems = item.get("systems", ())
+    valid = systems and not isinstance(systems, str) and all(isinstance(s, str) for s in systems)
+    if name == RULE_SOURCE_PRIORITY and not valid:
         raise ValueError(f"{where}: source_priority needs a non-empty list of system codes")
     return Strategy(name, tuple(systems))
 
@@ -171,41 +161,31 @@ def _targets(spec: EntitySpec) -> Iterator[_Target]:
     seen: set[str] = set()
     for spec_field in spec.fields:
         group = spec.group_of(spec_field.name)
-        if group in seen or spec_field.name in seen:
-            continue
-        if group:
-            seen.add(group)
-            yield _Target((group,), spec.groups[group], True)
-        else:
-            seen.add(spec_field.name)
+        if not group:
             # References are configured by their golden name ("customer"), too.
             yield _Target((spec_field.name, spec_field.attribute), (spec_field.name,), False)
+        elif group not in seen:
+            seen.add(group)
+            yield _Target((group,), spec.groups[group], True)
 
 
 def _filled(value: Any) -> bool:
     return value is not None and not (isinstance(value, str) and not value.strip())
 
 
-def _fingerprint(contribution: Contribution, members: Sequence[str]) -> tuple[str | None, ...]:
-    """Values as most_frequent compares them: "ACME  GmbH " and "acme gmbh" are one."""
-    key: list[str | None] = []
-    for member in members:
-        value = contribution.values.get(member)
-        if not _filled(value):
-            key.append(None)
-        elif isinstance(value, str):
-            key.append(" ".join(value.split()).casefold())
-        else:
-            key.append(json.dumps(value, sort_keys=True, default=str))
-    return tuple(key)
+def _offer(contribution: Contribution, target: _Target) -> list[Any]:
+    return [v if _filled(v := contribution.values.get(m)) else None for m in target.members]
 
 
-def _timestamp(moment: datetime | None) -> float:
-    return moment.timestamp() if moment else float("-inf")
+def _normal(value: Any) -> str | None:
+    """How most_frequent compares values: "ACME  GmbH " and "acme gmbh" are one."""
+    if value is None or isinstance(value, str):
+        return value and " ".join(value.split()).casefold()
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _scorer(
-    strategy: Strategy, field: Sequence[Contribution], target: _Target, members: Sequence[str]
+    strategy: Strategy, field: Sequence[Contribution], target: _Target
 ) -> Callable[[Contribution], float]:
     """Score function of one strategy: higher is better, ties stay in the field."""
     name = strategy.name
@@ -214,16 +194,17 @@ def _scorer(
         ranks = {system: i for i, system in reversed(list(enumerate(strategy.systems)))}
         return lambda c: -ranks.get(c.system, len(ranks))
     if name == RULE_MOST_RECENT:
-        return lambda c: _timestamp(c.source_updated_at)
+        # Records without a business date rank oldest.
+        return lambda c: c.source_updated_at.timestamp() if c.source_updated_at else -math.inf
     if name == RULE_MOST_COMPLETE:
         # A group counts its own members; one attribute says little by itself, so the
         # record that knows most about the entity overall is the most complete.
         if target.grouped:
-            return lambda c: sum(_filled(c.values.get(m)) for m in members)
+            return lambda c: sum(v is not None for v in _offer(c, target))
         return lambda c: sum(_filled(v) for v in c.values.values())
     if name == RULE_MOST_FREQUENT:
-        counts = Counter(_fingerprint(c, members) for c in field)
-        return lambda c: counts[_fingerprint(c, members)]
+        counts = Counter(tuple(map(_normal, _offer(c, target))) for c in field)
+        return lambda c: counts[tuple(map(_normal, _offer(c, target)))]
     if name == RULE_LAST_LOADED:
         return lambda c: c.loaded_at.timestamp()
     if name == RULE_LOWEST_RECORD_ID:
@@ -232,10 +213,7 @@ def _scorer(
 
 
 def _decide(
-    offering: Sequence[Contribution],
-    target: _Target,
-    members: Sequence[str],
-    chain: Sequence[Strategy],
+    offering: Sequence[Contribution], target: _Target, chain: Sequence[Strategy]
 ) -> tuple[Contribution, str]:
     """Narrow the field strategy by strategy until one record is left.
 
@@ -245,25 +223,19 @@ def _decide(
     field = sorted(offering, key=lambda c: c.record_id)
     rule = None
     for strategy in (*chain, *TIE_BREAK):
-        score = _scorer(strategy, field, target, members)
-        scores = [score(c) for c in field]
+        scores = list(map(_scorer(strategy, field, target), field))
         best = max(scores)
         field = [c for c, s in zip(field, scores, strict=True) if s == best]
-        if rule is None and all(_offer(c, members) == _offer(field[0], members) for c in field):
+        if rule is None and all(_offer(c, target) == _offer(field[0], target) for c in field):
             rule = strategy.name
         if len(field) == 1:
             break
     return field[0], rule or RULE_LOWEST_RECORD_ID  # a tie left only by duplicate IDs
 
 
-def _offer(contribution: Contribution, members: Sequence[str]) -> list[Any]:
-    return [v if _filled(v := contribution.values.get(m)) else None for m in members]
-
-
 def _pin(raw: Any) -> tuple[Any, Lineage]:
     """A pin is a bare value or {"value": v, "by": who, "at": when}."""
-    by = at = None
-    value = raw
+    value, by, at = raw, None, None
     if isinstance(raw, Mapping) and "value" in raw and set(raw) <= {"value", "by", "at"}:
         value, by, at = raw["value"], raw.get("by"), raw.get("at")
     when = at.isoformat() if isinstance(at, datetime) else (str(at) if at is not None else None)
@@ -277,14 +249,15 @@ def _survive(
     chain: Sequence[Strategy],
     pins: Mapping[str, tuple[Any, Lineage]],
 ) -> dict[str, tuple[Any, Lineage]]:
-    open_members = [m for m in target.members if m not in pins]
-    offering = [c for c in contributions if any(_filled(c.values.get(m)) for m in open_members)]
+    # Pinned members are settled; the rest of a group still comes from one record.
+    open_target = replace(target, members=tuple(m for m in target.members if m not in pins))
+    offering = [c for c in contributions if any(v is not None for v in _offer(c, open_target))]
     survived = {m: pins[m] for m in target.members if m in pins}
     if offering:
-        winner, rule = _decide(offering, target, open_members, chain)
+        winner, rule = _decide(offering, open_target, chain)
         updated = winner.source_updated_at.isoformat() if winner.source_updated_at else None
         lineage = Lineage(winner.record_id, winner.system, winner.source_id, rule, updated)
-        for member in open_members:
+        for member in open_target.members:
             if _filled(winner.values.get(member)):
                 survived[member] = (winner.values[member], lineage)
     return {m: survived[m] for m in target.members if m in survived}
@@ -312,20 +285,15 @@ def resolve(
     return attributes, lineage
 
 
-_ABSENT = object()
-
-
 def diff_attributes(
     before: Mapping[str, Any], after: Mapping[str, Any]
 ) -> dict[str, tuple[Any, Any]]:
-    """Attributes that would change, as (old, new); an absent side reads as None.
+    """Attributes that would change, as (old, new) with an absent side read as None.
 
-    Presence counts: going from absent to an explicit None is a change, as it is for the
-    stored golden record.
+    Presence counts (absent -> None is a change), as when the golden record is stored.
     """
-    changes: dict[str, tuple[Any, Any]] = {}
-    for name in sorted(set(before) | set(after)):
-        old, new = before.get(name, _ABSENT), after.get(name, _ABSENT)
-        if old is _ABSENT or new is _ABSENT or old != new:
-            changes[name] = (None if old is _ABSENT else old, None if new is _ABSENT else new)
-    return changes
+    return {
+        name: (before.get(name), after.get(name))
+        for name in sorted(set(before) | set(after))
+        if name not in before or name not in after or before[name] != after[name]
+    }

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from golden import survivorship
 from golden.entities import EntitySpec, entity_spec
@@ -19,6 +20,7 @@ from golden.models import (
     MatchCandidate,
     SourceRecord,
     SourceReference,
+    SurvivorshipRule,
 )
 from golden.services.common import Actor, actor_label, save_with_history
 from mdm.context import current_correlation_id
@@ -97,7 +99,17 @@ def resolve_reference(system_id: int, entity_type: str, source_id: str) -> str |
     return target.golden.canonical_id if target else None
 
 
-def compute_attributes(golden: GoldenRecord) -> tuple[dict[str, Any], dict[str, Any]]:
+def survivorship_rules(entity_type: str) -> survivorship.RuleSet:
+    """Settings, overridden by active rules edited in the admin."""
+    raw = dict(settings.MDM_SURVIVORSHIP.get(entity_type, {}))
+    for rule in SurvivorshipRule.objects.filter(entity_type=entity_type, is_active=True):
+        raw[rule.attribute] = rule.strategies
+    return survivorship.rules_from_settings(raw, entity_spec(entity_type))
+
+
+def compute_attributes(
+    golden: GoldenRecord, rules: survivorship.RuleSet | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Survived attributes and lineage from the golden record's linked source records."""
     spec = entity_spec(golden.entity_type)
     records = list(golden.source_records.select_related("system")) if golden.pk else []
@@ -112,7 +124,7 @@ def compute_attributes(golden: GoldenRecord) -> tuple[dict[str, Any], dict[str, 
         )
         for r in records
     ]
-    rules = settings.MDM_SURVIVORSHIP.get(golden.entity_type, {})
+    rules = rules or survivorship_rules(golden.entity_type)
     attributes, lineage = survivorship.resolve(spec, contributions, rules, golden.pins)
     systems = {r.system.code: r.system_id for r in records}
     for spec_field in spec.fields:
@@ -185,13 +197,15 @@ def open_candidate(
 def pin_attribute(golden: GoldenRecord, attribute: str, value: Any, *, actor: Actor) -> None:
     """A steward fixes a golden value; the pin survives recomputation until unpinned."""
     spec = entity_spec(golden.entity_type)
-    if attribute not in spec.field_names:
+    pinnable = {f.name for f in spec.fields if f.kind != "reference"}
+    if attribute not in pinnable:
         raise MdmError(
-            f"{spec.label} has no attribute {attribute!r}.",
+            f"{spec.label} has no attribute {attribute!r} that can be pinned.",
             fields={attribute: ["Unknown attribute."]},
         )
     golden = GoldenRecord.objects.select_for_update().get(pk=golden.pk)
-    golden.pins = {**golden.pins, attribute: value}
+    pin = {"value": value, "by": actor_label(actor), "at": timezone.now().isoformat()}
+    golden.pins = {**golden.pins, attribute: pin}
     recompute_golden_record(golden, actor=actor, reason=f"pinned {attribute}", force_save=True)
 
 

@@ -127,3 +127,63 @@ def test_export_xref_writes_one_row_per_source_record(tmp_path, systems):
         {"golden_id": golden_id, "system": "crm", "source_id": "001A"},
         {"golden_id": golden_id, "system": "erp", "source_id": "C-9"},
     ]
+
+
+@pytest.mark.django_db
+def test_recompute_dry_run_previews_a_rule_change_then_applies_it(tmp_path, systems):
+    from golden.models import SurvivorshipRule
+
+    for system, name in [("erp", "Initech Holdings Ltd"), ("crm", "Initech Ltd")]:
+        path = tmp_path / f"{system}.csv"
+        path.write_text(f"source_id,name,country,tax_id\n{system}-1,{name},GB,GB980780684\n")
+        run("ingest", str(path), "--entity", "customer", "--system", system)
+    golden = GoldenRecord.objects.get()
+    assert golden.name == "Initech Holdings Ltd"  # ERP wins names by default
+    SurvivorshipRule.objects.create(
+        entity_type="customer", attribute="name", strategies=["crm", "erp"]
+    )
+
+    out, _ = run("recompute", "--entity", "customer", "--dry-run")
+    assert "1 golden records would change; fields: name 1" in out
+    assert "'Initech Holdings Ltd' → 'Initech Ltd'" in out
+    golden.refresh_from_db()
+    assert golden.name == "Initech Holdings Ltd"
+
+    out, _ = run("recompute", "--entity", "customer")
+    assert "1 golden records changed" in out
+    golden.refresh_from_db()
+    assert golden.name == "Initech Ltd"
+    assert golden.lineage["name"]["system"] == "crm"
+
+
+@pytest.mark.django_db
+def test_invalid_survivorship_rule_is_refused_with_a_field_error(systems):
+    from django.core.exceptions import ValidationError
+
+    from golden.models import SurvivorshipRule
+
+    rule = SurvivorshipRule(
+        entity_type="customer", attribute="name", strategies=[{"strategy": "loudest"}]
+    )
+    with pytest.raises(ValidationError) as excinfo:
+        rule.full_clean()
+    assert "strategies" in excinfo.value.message_dict
+
+
+@pytest.mark.django_db
+def test_match_command_merges_auto_links_across_golden_records(tmp_path, systems):
+    from golden.models import MatchCandidate
+
+    # Two PSA records arrive before the ERP record that ties them together.
+    path = tmp_path / "psa.csv"
+    path.write_text("source_id,name,country,website\n1,Fabrikam Advisory,FR,fabrikam.fr\n")
+    run("ingest", str(path), "--entity", "customer", "--system", "psa")
+    path.write_text("source_id,name,country,email\n2,FABRIKAM ADVISORY,FR,compta@fabrikam.fr\n")
+    run("ingest", str(path), "--entity", "customer", "--system", "crm")
+    before = GoldenRecord.objects.filter(status="active").count()
+    out, _ = run("match", "--entity", "customer", "--dry-run")
+    assert "would merge" in out
+    assert GoldenRecord.objects.filter(status="active").count() == before
+    out, _ = run("match", "--entity", "customer", "--rebuild")
+    assert GoldenRecord.objects.filter(status="active").count() == 1
+    assert MatchCandidate.objects.filter(status="open").count() == 0
