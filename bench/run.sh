@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks against a throwaway PostgreSQL (and Redis); figures go to docs/BENCHMARKS.md.
-# Usage: bench/run.sh [ingest_cli] [--rows N]
+# Usage: bench/run.sh ingest_cli [--rows N] | bench/run.sh matching [--records N ...]
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 cd "$ROOT"
