@@ -172,7 +172,21 @@ class CanonicalIdCounter(models.Model):
         return f"{self.prefix}: {self.last_number}"
 
 
-class MatchCandidate(models.Model):
+class StewardDecision(models.Model):
+    """What a steward decides on: the matcher's evidence, and who decided when."""
+
+    evidence = models.JSONField(default=list, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class MatchCandidate(StewardDecision):
     """Two golden records that may be one entity, waiting for a steward."""
 
     class Status(models.TextChoices):
@@ -185,14 +199,8 @@ class MatchCandidate(models.Model):
     golden_a = models.ForeignKey(GoldenRecord, on_delete=models.CASCADE, related_name="+")
     golden_b = models.ForeignKey(GoldenRecord, on_delete=models.CASCADE, related_name="+")
     score = models.FloatField(default=0.0)
-    evidence = models.JSONField(default=list, blank=True)
     reason = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     history = HistoricalRecords(bases=[CorrelatedHistory])
 
@@ -337,7 +345,7 @@ class BlockingKey(models.Model):
         return f"{self.entity_type}:{self.key}"
 
 
-class UnmergeProposal(models.Model):
+class UnmergeProposal(StewardDecision):
     """A linked source record that changed so much it no longer matches the rest of its
     golden record: proposed for unmerge rather than left silently wrong."""
 
@@ -353,13 +361,7 @@ class UnmergeProposal(models.Model):
         GoldenRecord, on_delete=models.CASCADE, related_name="unmerge_proposals"
     )
     score = models.FloatField()
-    evidence = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     history = HistoricalRecords(bases=[CorrelatedHistory])
 

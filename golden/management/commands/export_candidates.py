@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import sys
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
 from golden.entities import ENTITIES, entity_spec
+from golden.management.csv_output import write_csv
 from golden.models import MatchCandidate
 
 
@@ -21,28 +19,15 @@ class Command(BaseCommand):
         parser.add_argument("--entity", required=True, choices=sorted(ENTITIES))
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        spec = entity_spec(opts["entity"])
         rows = (
             MatchCandidate.objects.filter(
-                entity_type=spec.entity_type, status=MatchCandidate.Status.OPEN
+                entity_type=entity_spec(opts["entity"]).entity_type,
+                status=MatchCandidate.Status.OPEN,
             )
             .order_by("-score", "id")
             .values_list("golden_a__canonical_id", "golden_b__canonical_id", "score")
         )
-        out = (
-            sys.stdout
-            if opts["file"] == "-"
-            else Path(opts["file"]).open("w", newline="", encoding="utf-8")
-        )
-        count = 0
-        try:
-            writer = csv.writer(out)
-            writer.writerow(["golden_id_a", "golden_id_b", "score"])
-            for a, b, score in rows.iterator(chunk_size=5000):
-                writer.writerow([a, b, f"{score:.6f}"])
-                count += 1
-        finally:
-            if out is not sys.stdout:
-                out.close()
+        formatted = ((a, b, f"{score:.6f}") for a, b, score in rows.iterator(chunk_size=5000))
+        count = write_csv(opts["file"], ["golden_id_a", "golden_id_b", "score"], formatted)
         if opts["file"] != "-":
             self.stdout.write(f"{count} open candidates written to {opts['file']}")
