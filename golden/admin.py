@@ -19,6 +19,7 @@ from golden.models import (
     IngestRequest,
     IntegrationBinding,
     MatchCandidate,
+    MatchSettings,
     MergeEvent,
     RejectedRecord,
     SourceRecord,
@@ -274,3 +275,9 @@ class UnmergeProposalAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
     list_filter = ["status"]
     search_fields = ["source_record__source_id", "golden__canonical_id"]
     list_select_related = ["source_record", "golden", "decided_by"]
+
+
+@admin.register(MatchSettings)
+class MatchSettingsAdmin(SimpleHistoryAdmin):
+    list_display = ["entity_type", "auto_link", "review", "source", "updated_at"]
+    readonly_fields = ["source", "updated_at"]

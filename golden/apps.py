@@ -21,3 +21,15 @@ class GoldenConfig(AppConfig):
         pre_create_historical_record.connect(
             stamp_correlation_id, weak=False, dispatch_uid="golden.stamp_correlation_id"
         )
+
+        from django.db.models.signals import post_save
+
+        from golden.matching import forget_match_settings
+        from golden.models import MatchSettings
+
+        post_save.connect(
+            lambda **_: forget_match_settings(),
+            sender=MatchSettings,
+            weak=False,
+            dispatch_uid="golden.forget_match_settings",
+        )

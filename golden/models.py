@@ -417,3 +417,50 @@ class SurvivorshipRule(models.Model):
             rules_from_settings({self.attribute: self.strategies}, entity_spec(self.entity_type))
         except (ValueError, KeyError) as exc:
             raise ValidationError({"strategies": str(exc)}) from exc
+
+
+class MatchSettings(models.Model):
+    """Matching configuration of one entity type that overrides the shipped defaults:
+    thresholds (editable in the admin) and m/u weights (written by ``estimate_weights``)."""
+
+    entity_type = models.CharField(max_length=32, choices=EntityType.CHOICES, unique=True)
+    auto_link = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Match probability at or above which records link on their own.",
+    )
+    review = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Match probability at or above which a pair goes to review.",
+    )
+    mu = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Estimated {field: {level: [m, u]}}; empty = shipped defaults.",
+    )
+    prior = models.FloatField(
+        null=True, blank=True, help_text="log2 prior odds of a match among candidates."
+    )
+    source = models.CharField(max_length=64, blank=True, help_text="How the weights were obtained.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(bases=[CorrelatedHistory])
+
+    class Meta:
+        verbose_name_plural = "match settings"
+
+    def __str__(self) -> str:
+        return f"{self.entity_type} matching"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        auto, review = self.auto_link, self.review
+        for name, value in (("auto_link", auto), ("review", review)):
+            if value is not None and not 0.0 < value < 1.0:
+                raise ValidationError({name: "A probability strictly between 0 and 1."})
+        if auto is not None and review is not None and review > auto:
+            raise ValidationError(
+                {"review": "The review threshold cannot exceed the auto-link threshold."}
+            )

@@ -17,6 +17,16 @@ def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_match_settings():
+    # Match settings are cached per process; a rolled-back test must not leak its own.
+    from golden.matching import forget_match_settings
+
+    forget_match_settings()
+    yield
+    forget_match_settings()
+
+
 def make_user(
     username: str, role: str | None = None, *, system: str | None = None, superuser: bool = False
 ) -> User:

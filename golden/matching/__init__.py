@@ -6,13 +6,14 @@ turns its answer into a link, a new golden record or review candidates.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass
 
 from golden.matching.blocking import MAX_BLOCK_SIZE, blocking_keys
 from golden.matching.features import Features, features_of
-from golden.matching.scoring import MatchModel, PairScore, default_model, score_pair
-from golden.models import BlockingKey, GoldenRecord, SourceRecord
+from golden.matching.scoring import MatchModel, PairScore, Thresholds, default_model, score_pair
+from golden.models import BlockingKey, GoldenRecord, MatchSettings, SourceRecord
 
 __all__ = ["Features", "GoldenMatch", "features_of", "find_matches", "model_for"]
 
@@ -27,8 +28,38 @@ class GoldenMatch:
     decision: str
 
 
+_SETTINGS_TTL = 10.0
+_settings_cache: dict[str, tuple[float, MatchModel]] = {}
+
+
 def model_for(entity_type: str) -> MatchModel:
-    return default_model(entity_type)
+    """The shipped model, overridden by the entity type's MatchSettings row. Cached for a
+    few seconds per process: one ingest batch does not re-read it per record."""
+    cached = _settings_cache.get(entity_type)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    model = default_model(entity_type)
+    row = MatchSettings.objects.filter(entity_type=entity_type).first()
+    if row is not None:
+        mu = {name: dict(levels) for name, levels in model.mu.items()}
+        for name, levels in (row.mu or {}).items():
+            mu[name] = {level: tuple(mu_pair) for level, mu_pair in levels.items()}
+        model = MatchModel(
+            entity_type,
+            mu,
+            row.prior if row.prior is not None else model.prior,
+            Thresholds(
+                row.auto_link if row.auto_link is not None else model.thresholds.auto_link,
+                row.review if row.review is not None else model.thresholds.review,
+            ),
+        )
+    _settings_cache[entity_type] = (time.monotonic() + _SETTINGS_TTL, model)
+    return model
+
+
+def forget_match_settings() -> None:
+    """Drop cached models (after MatchSettings change in this process)."""
+    _settings_cache.clear()
 
 
 def record_features(record: SourceRecord) -> Features:

@@ -350,6 +350,10 @@ class MergePreview:
     rows: list[PreviewRow]
     dropped_pins: list[str]
 
+    @property
+    def changed(self) -> bool:
+        return any(row.changed for row in self.rows)
+
 
 def merge_preview(survivor: GoldenRecord, other: GoldenRecord) -> MergePreview:
     attributes, lineage = compute_attributes(cast(GoldenRecord, _MergedView(survivor, other)))
@@ -617,15 +621,16 @@ def golden_by_type() -> list[Bar]:
 def sources_by_system() -> list[Bar]:
     counts = dict(SourceRecord.objects.values_list("system").annotate(n=Count("id")).order_by())
     return bars(
-        [(f"{s.code.upper()} · {s.name}", counts.get(s.pk, 0), "") for s in SourceSystem.objects.all()]
+        [
+            (f"{s.code.upper()} · {s.name}", counts.get(s.pk, 0), "")
+            for s in SourceSystem.objects.all()
+        ]
     )
 
 
 def open_by_band() -> list[Bar]:
     pending = MatchCandidate.objects.filter(status=MatchCandidate.Status.OPEN)
-    return bars(
-        [(b.label, n, f"?band={b.key}") for b, n in band_counts(pending)]
-    )
+    return bars([(b.label, n, f"?band={b.key}") for b, n in band_counts(pending)])
 
 
 def open_by_age() -> list[Bar]:
@@ -676,6 +681,46 @@ def decisions_per_day(days: int = 14) -> list[Day]:
         Day(d, counts.get((d, "merged"), 0), counts.get((d, "not_a_match"), 0))
         for d in (start + timedelta(days=i) for i in range(days))
     ]
+
+
+@dataclass
+class Column:
+    """One day's stacked column in the decisions chart (SVG user units)."""
+
+    x: int
+    label: str
+    merged_y: float
+    merged_h: float
+    nam_y: float
+    nam_h: float
+    total: int
+
+    @property
+    def value_y(self) -> float:
+        return self.nam_y - 4
+
+
+CHART_BASE, CHART_HEIGHT, COLUMN_STEP = 130, 110, 50
+
+
+def day_columns(days: list[Day]) -> list[Column]:
+    top = max((d.total for d in days), default=0) or 1
+    columns = []
+    for i, d in enumerate(days):
+        merged_h = round(CHART_HEIGHT * d.merged / top, 1)
+        nam_h = round(CHART_HEIGHT * d.not_a_match / top, 1)
+        columns.append(
+            Column(
+                i * COLUMN_STEP,
+                d.day.strftime("%-d %b"),
+                CHART_BASE - merged_h,
+                merged_h,
+                CHART_BASE - merged_h - nam_h,
+                nam_h,
+                d.total,
+            )
+        )
+    return columns
 
 
 def link_outcomes() -> dict[str, int]:

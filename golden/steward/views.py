@@ -100,7 +100,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "by_band": sel.open_by_band(),
         "by_age": sel.open_by_age(),
         "days": days,
-        "day_max": max((d.total for d in days), default=0) or 1,
+        "columns": sel.day_columns(days),
         "decided": sum(d.total for d in days),
         "links": sel.link_outcomes(),
         "exceptions": sel.exception_counts(),
@@ -120,12 +120,15 @@ def queue(request: HttpRequest) -> HttpResponse:
     page_obj = Paginator(candidates, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    band_query = query.copy()
+    band_query.pop("band", None)
     context = {
         "form": form,
         "filters": filters,
         "rows": sel.queue_rows(list(page_obj.object_list)),
         "page": page_obj,
         "query": query.urlencode(),
+        "band_query": band_query.urlencode(),
         "bands": sel.band_counts(unbanded),
         "can_act": can_steward(request.user),
     }
@@ -254,8 +257,10 @@ def defer(request: HttpRequest, pk: int) -> HttpResponse:
         )
     except MdmError as exc:
         return refuse(request, exc, back)
-    messages.success(request, f"Deferred the pair {candidate.golden_a.canonical_id} ~ "
-                     f"{candidate.golden_b.canonical_id}.")
+    messages.success(
+        request,
+        f"Deferred the pair {candidate.golden_a.canonical_id} ~ {candidate.golden_b.canonical_id}.",
+    )
     return _next_after(request, candidate)
 
 

@@ -187,3 +187,56 @@ def test_match_command_merges_auto_links_across_golden_records(tmp_path, systems
     out, _ = run("match", "--entity", "customer", "--rebuild")
     assert GoldenRecord.objects.filter(status="active").count() == 1
     assert MatchCandidate.objects.filter(status="open").count() == 0
+
+
+@pytest.mark.django_db
+def test_estimate_weights_learns_from_the_data_and_steward_decisions(systems):
+    from golden import synthetic
+    from golden.matching import model_for
+    from golden.models import MatchCandidate, MatchSettings
+    from golden.services import ingest_records, mark_not_a_match, merge_candidate
+
+    records = list(synthetic.generate_customers(120, seed=3))
+    for system in ("erp", "crm", "psa"):
+        ingest_records(
+            entity_type="customer",
+            system=systems[system],
+            records=[r.data for r in records if r.system == system],
+            actor=None,
+        )
+    truth = {}
+    for r in records:
+        truth[(r.system, r.data["source_id"])] = r.entity_key
+    decided = 0
+    for candidate in MatchCandidate.objects.filter(status="open")[:20]:
+        key_a = {truth[(s.system.code, s.source_id)] for s in candidate.golden_a.source_records.all()}
+        key_b = {truth[(s.system.code, s.source_id)] for s in candidate.golden_b.source_records.all()}
+        (merge_candidate if key_a & key_b else mark_not_a_match)(candidate, actor=None)
+        decided += 1
+    before = model_for("customer").weight("name", "exact")
+    out, _ = run("estimate_weights", "--entity", "customer")
+    assert "candidate pairs" in out and f"{decided} steward decisions" in out
+    row = MatchSettings.objects.get(entity_type="customer")
+    assert "EM on" in row.source
+    model = model_for("customer")
+    assert model.weight("name", "exact") != before
+    # Learnt weights still say what common sense says.
+    assert model.weight("tax_id", "same") > 5
+    assert model.weight("name", "exact") > model.weight("name", "different")
+
+
+@pytest.mark.django_db
+def test_thresholds_edited_in_match_settings_change_decisions(systems):
+    from golden.models import MatchSettings
+    from golden.services import ingest_records
+
+    record = {"source_id": "1", "name": "Blue Harbor Partners LLC", "country": "US"}
+    ingest_records(entity_type="customer", system=systems["crm"], records=[record], actor=None)
+    MatchSettings.objects.create(entity_type="customer", auto_link=0.8, review=0.5)
+    [result] = ingest_records(
+        entity_type="customer",
+        system=systems["psa"],
+        records=[{"source_id": "2", "name": "Blue Harbor Partners, L.L.C.", "country": "US"}],
+        actor=None,
+    )
+    assert result.action == "linked"
