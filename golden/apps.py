@@ -24,12 +24,13 @@ class GoldenConfig(AppConfig):
 
         from django.db.models.signals import post_save
 
-        from golden.matching import forget_match_settings
-        from golden.models import MatchSettings
+        from golden import config_cache
+        from golden.models import MatchSettings, SurvivorshipRule
 
-        post_save.connect(
-            lambda **_: forget_match_settings(),
-            sender=MatchSettings,
-            weak=False,
-            dispatch_uid="golden.forget_match_settings",
-        )
+        for model in (MatchSettings, SurvivorshipRule):
+            post_save.connect(
+                lambda **_: config_cache.forget(),
+                sender=model,
+                weak=False,
+                dispatch_uid=f"golden.forget_config.{model.__name__}",
+            )

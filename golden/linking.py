@@ -28,6 +28,11 @@ class LinkDecision:
     review: list[GoldenMatch] = field(default_factory=list)
 
 
+# A new record is put to review against its closest few golden records, not every
+# look-alike: a steward compares pairs, and the best ones carry the decision.
+MAX_REVIEW_CANDIDATES = 3
+
+
 def decide_link(entity_type: str, probe: Features) -> LinkDecision:
     matches = find_matches(entity_type, probe)
     links = [m for m in matches if m.decision == "link"]
@@ -40,4 +45,4 @@ def decide_link(entity_type: str, probe: Features) -> LinkDecision:
             evidence=match.score.evidence,
             review=[m for m in matches if m is not match and m.decision == "link"],
         )
-    return LinkDecision(None, review=matches)
+    return LinkDecision(None, review=matches[:MAX_REVIEW_CANDIDATES])

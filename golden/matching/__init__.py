@@ -6,10 +6,10 @@ turns its answer into a link, a new golden record or review candidates.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass
 
+from golden import config_cache
 from golden.matching.blocking import MAX_BLOCK_SIZE, blocking_keys
 from golden.matching.features import Features, features_of
 from golden.matching.scoring import MatchModel, PairScore, Thresholds, default_model, score_pair
@@ -28,38 +28,34 @@ class GoldenMatch:
     decision: str
 
 
-_SETTINGS_TTL = 10.0
-_settings_cache: dict[str, tuple[float, MatchModel]] = {}
-
-
 def model_for(entity_type: str) -> MatchModel:
-    """The shipped model, overridden by the entity type's MatchSettings row. Cached for a
-    few seconds per process: one ingest batch does not re-read it per record."""
-    cached = _settings_cache.get(entity_type)
-    if cached and cached[0] > time.monotonic():
-        return cached[1]
+    """The shipped model, overridden by the entity type's MatchSettings row (cached
+    briefly: one ingest batch does not re-read it per record)."""
+    return config_cache.cached(f"match:{entity_type}", lambda: _load_model(entity_type))
+
+
+def _load_model(entity_type: str) -> MatchModel:
     model = default_model(entity_type)
     row = MatchSettings.objects.filter(entity_type=entity_type).first()
-    if row is not None:
-        mu = {name: dict(levels) for name, levels in model.mu.items()}
-        for name, levels in (row.mu or {}).items():
-            mu[name] = {level: tuple(mu_pair) for level, mu_pair in levels.items()}
-        model = MatchModel(
-            entity_type,
-            mu,
-            row.prior if row.prior is not None else model.prior,
-            Thresholds(
-                row.auto_link if row.auto_link is not None else model.thresholds.auto_link,
-                row.review if row.review is not None else model.thresholds.review,
-            ),
-        )
-    _settings_cache[entity_type] = (time.monotonic() + _SETTINGS_TTL, model)
-    return model
+    if row is None:
+        return model
+    mu = {name: dict(levels) for name, levels in model.mu.items()}
+    for name, levels in (row.mu or {}).items():
+        mu[name] = {level: tuple(pair) for level, pair in levels.items()}
+    return MatchModel(
+        entity_type,
+        mu,
+        row.prior if row.prior is not None else model.prior,
+        Thresholds(
+            row.auto_link if row.auto_link is not None else model.thresholds.auto_link,
+            row.review if row.review is not None else model.thresholds.review,
+        ),
+    )
 
 
 def forget_match_settings() -> None:
-    """Drop cached models (after MatchSettings change in this process)."""
-    _settings_cache.clear()
+    """Drop cached configuration (after MatchSettings or rules change in this process)."""
+    config_cache.forget()
 
 
 def record_features(record: SourceRecord) -> Features:
@@ -82,6 +78,8 @@ def _candidate_records(
     rows = list(rows[: MAX_BLOCK_SIZE * max(len(keys), 1)])
     sizes = Counter(key for key, _ in rows)
     ids = {record_id for key, record_id in rows if sizes[key] <= MAX_BLOCK_SIZE}
+    if not ids:
+        return []
     records = SourceRecord.objects.filter(id__in=ids).select_related("golden")
     if exclude_golden is not None:
         records = records.exclude(golden_id=exclude_golden)
@@ -105,8 +103,9 @@ def find_matches(
     return sorted(matches, key=lambda m: (-m.score.weight, m.golden.pk))
 
 
-def store_blocking_keys(record: SourceRecord, features: Features) -> None:
-    BlockingKey.objects.filter(source_record=record).delete()
+def store_blocking_keys(record: SourceRecord, features: Features, *, new: bool = False) -> None:
+    if not new:
+        BlockingKey.objects.filter(source_record=record).delete()
     BlockingKey.objects.bulk_create(
         BlockingKey(source_record=record, entity_type=record.entity_type, key=key[:200])
         for key in sorted(blocking_keys(features))

@@ -188,9 +188,15 @@ def _create_source_record(
     _fill_source_record(record, clean, payload, digest)
     record.link_evidence = _link_evidence(decision, golden)
     save_with_history(record, actor, reason)
-    store_blocking_keys(record, features)
+    store_blocking_keys(record, features, new=True)
     _store_references(spec, record, clean, new=True)
-    recompute_golden_record(golden, actor=actor, reason=reason, created=decision.golden is None)
+    recompute_golden_record(
+        golden,
+        actor=actor,
+        reason=reason,
+        created=decision.golden is None,
+        records=[record] if decision.golden is None else None,
+    )
     review_with = [
         match.golden.canonical_id
         for match in decision.review

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from golden import survivorship
+from golden import config_cache, survivorship
 from golden.entities import EntitySpec, entity_spec
 from golden.exceptions import MdmError
 from golden.matching.scoring import PairScore
@@ -100,19 +100,27 @@ def resolve_reference(system_id: int, entity_type: str, source_id: str) -> str |
 
 
 def survivorship_rules(entity_type: str) -> survivorship.RuleSet:
-    """Settings, overridden by active rules edited in the admin."""
-    raw = dict(settings.MDM_SURVIVORSHIP.get(entity_type, {}))
-    for rule in SurvivorshipRule.objects.filter(entity_type=entity_type, is_active=True):
-        raw[rule.attribute] = rule.strategies
-    return survivorship.rules_from_settings(raw, entity_spec(entity_type))
+    """Settings, overridden by active rules edited in the admin (cached briefly)."""
+
+    def load() -> survivorship.RuleSet:
+        raw = dict(settings.MDM_SURVIVORSHIP.get(entity_type, {}))
+        for rule in SurvivorshipRule.objects.filter(entity_type=entity_type, is_active=True):
+            raw[rule.attribute] = rule.strategies
+        return survivorship.rules_from_settings(raw, entity_spec(entity_type))
+
+    return config_cache.cached(f"survivorship:{entity_type}", load)
 
 
 def compute_attributes(
-    golden: GoldenRecord, rules: survivorship.RuleSet | None = None
+    golden: GoldenRecord,
+    rules: survivorship.RuleSet | None = None,
+    records: Sequence[SourceRecord] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Survived attributes and lineage from the golden record's linked source records."""
+    """Survived attributes and lineage from the golden record's linked source records
+    (``records`` when the caller already holds all of them, as for a new golden record)."""
     spec = entity_spec(golden.entity_type)
-    records = list(golden.source_records.select_related("system")) if golden.pk else []
+    if records is None:
+        records = list(golden.source_records.select_related("system")) if golden.pk else []
     contributions = [
         survivorship.Contribution(
             record_id=r.pk,
@@ -150,10 +158,11 @@ def recompute_golden_record(
     reason: str,
     created: bool = False,
     force_save: bool = False,
+    records: Sequence[SourceRecord] | None = None,
 ) -> bool:
     """Re-run survivorship; save, version and feed the change if attributes moved.
     ``force_save`` saves other edits of the caller (pins) even if no value moved."""
-    attributes, lineage = compute_attributes(golden)
+    attributes, lineage = compute_attributes(golden, records=records)
     changed = attributes != golden.attributes
     if not (created or changed or force_save or lineage != golden.lineage):
         return False
@@ -178,19 +187,19 @@ def open_candidate(
     """Open a review candidate for the pair unless one exists (a steward's not-a-match
     stays decided)."""
     low, high = sorted([golden, other], key=lambda g: g.pk)
-    candidate, created = MatchCandidate.objects.get_or_create(
+    existing = MatchCandidate.objects.filter(golden_a=low, golden_b=high).first()
+    if existing is not None:
+        return existing.status == MatchCandidate.Status.OPEN
+    candidate = MatchCandidate(
+        entity_type=golden.entity_type,
         golden_a=low,
         golden_b=high,
-        defaults={
-            "entity_type": golden.entity_type,
-            "score": score.probability,
-            "evidence": score.evidence,
-            "reason": "; ".join(score.vetoes),
-        },
+        score=score.probability,
+        evidence=score.evidence,
+        reason="; ".join(score.vetoes),
     )
-    if created:
-        save_with_history(candidate, actor, "proposed by the matcher")
-    return created or candidate.status == MatchCandidate.Status.OPEN
+    save_with_history(candidate, actor, "proposed by the matcher")
+    return True
 
 
 @transaction.atomic

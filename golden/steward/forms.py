@@ -52,6 +52,8 @@ class QueueFilterForm(forms.Form):
 
     def filters(self) -> dict[str, str]:
         """Valid filters only; an unknown value is dropped rather than failing the page."""
+        if not self.is_bound:
+            return dict.fromkeys(self.fields, "")
         self.is_valid()
         return {name: self.cleaned_data.get(name) or "" for name in self.fields}
 

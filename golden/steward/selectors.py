@@ -106,6 +106,9 @@ def field_label(name: str) -> str:
 
 
 def display(value: Any) -> str:
+    if isinstance(value, dict) and "value" in value:  # a pin: {"value", "by", "at"}
+        by = value.get("by")
+        return f"{display(value['value'])}{f' (pinned by {by})' if by else ''}"
     return "" if value is None else str(value)
 
 
