@@ -76,11 +76,13 @@ DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
     EntityType.SERVICE_CODE: {
         "name": {
             "exact": (0.6, 0.005),
-            "very_similar": (0.3, 0.02),
+            "very_similar": (0.3, 0.01),
             "similar": (0.08, 0.05),
-            "different": (0.02, 0.925),
+            "different": (0.02, 0.935),
         },
-        "code": {"same": (0.9, 0.001), "different": (0.1, 0.999)},
+        # Each system numbers its items its own way ("ITEM-0042" vs "SR-CONS"), so a
+        # different code says little; the same code says a lot.
+        "code": {"same": (0.3, 0.001), "different": (0.7, 0.999)},
         "category": {"same": (0.9, 0.2), "different": (0.1, 0.8)},
     },
 }
