@@ -300,5 +300,5 @@ def test_pins_survive_recomputation_and_unpin_restores_survivorship(pair, system
     unpin_attribute(a, "name", actor=steward)
     a.refresh_from_db()
     assert a.attributes["name"] == "Blue Harbour Partners LLC"
-    with pytest.raises(MdmError, match="no attribute"):
+    with pytest.raises(MdmError, match="no attribute .colour. that can be pinned"):
         pin_attribute(a, "colour", "blue", actor=steward)
