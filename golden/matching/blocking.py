@@ -36,6 +36,12 @@ def blocking_keys(f: Features) -> set[str]:
         distinctive = [t for t in f.name_tokens if len(t) >= 3 and t not in GENERIC_TOKENS]
         for token in distinctive:
             keys.add(f"tok:{f.country}:{token}")
+            # Records without a country (common in PSA exports) still meet their twins
+            # through the city or postal code.
+            if f.city:
+                keys.add(f"cty:{f.city}:{token}")
+            if f.postal_code:
+                keys.add(f"pct:{f.postal_code}:{token}")
         if not distinctive and f.name:
             keys.add(f"name:{f.country}:{f.name}")
         if f.postal_code and f.house_number:
