@@ -15,8 +15,9 @@ PORT="${PORT:-8000}"
 
 log "Migrating the embedded database ($MDM_VAR_DIR)"
 "$PY" manage.py migrate --noinput -v 0
+"$PY" manage.py collectstatic --noinput -v 0
 log "Loading demo data"
-"$PY" manage.py load_demo
+"$PY" manage.py load_demo --base-url "http://127.0.0.1:$PORT"
 cat <<MSG
 
   Service:     http://127.0.0.1:$PORT/

@@ -33,7 +33,7 @@ ensure_venv() {
   fi
   if [ ! -f "$stamp" ]; then
     log "Installing Python packages (pinned in pyproject.toml)"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -U pip >/dev/null
+    "$VENV/bin/pip" install -q --disable-pip-version-check -U pip >/dev/null 2>&1
     if ! "$VENV/bin/pip" install -q --disable-pip-version-check -e "$target" >"$VENV/install.log" 2>&1; then
       cat "$VENV/install.log" >&2
       return 1

@@ -61,6 +61,7 @@ class Command(BaseCommand):
         parser.add_argument("--companies", type=int, default=250)
         parser.add_argument("--projects", type=int, default=120)
         parser.add_argument("--seed", type=int, default=2026)
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="For the printed example")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         users = demo_users()
@@ -110,5 +111,5 @@ class Command(BaseCommand):
         if example:
             self.stdout.write(
                 "\nTry: curl -H 'Authorization: Token demo-viewer-token' "
-                f"'http://127.0.0.1:8000/api/v1/xref/?system=erp&entity=customer&source_id={example.source_id}'"
+                f"'{opts['base_url']}/api/v1/xref/?system=erp&entity=customer&source_id={example.source_id}'"
             )
