@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks against a throwaway PostgreSQL (and Redis); figures go to docs/BENCHMARKS.md.
-# Usage: bench/run.sh ingest_cli [--rows N] | bench/run.sh matching [--records N ...]
+# Usage: bench/run.sh ingest_cli [--rows N] | matching [--records N ...] | incremental [--companies N]
+#        (febrl4 needs no database: .venv/bin/python bench/febrl4.py, after pip install -e ".[bench]")
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 cd "$ROOT"

@@ -1,0 +1,94 @@
+"""Incremental matching through the real ingestion path, then what a batch --rebuild
+would change: `bench/run.sh incremental --companies 3000`.
+
+Records of generated companies (ground truth known) are ingested system by system
+through `ingest_records`, as integrations would send them; the resulting clustering is
+scored against the truth, then `run_batch_matching(rebuild=True, dry_run=True)` reports
+how many links the batch matcher would change, and why."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mdm.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from bench.report import write_section  # noqa: E402
+from golden import synthetic  # noqa: E402
+from golden.matching.evaluation import clusters_to_pairs, review_report  # noqa: E402
+from golden.models import MatchCandidate, SourceRecord, SourceSystem  # noqa: E402
+from golden.services import ingest_records  # noqa: E402
+from golden.services.batch import run_batch_matching  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--companies", type=int, default=3000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    records = list(synthetic.generate_customers(args.companies, seed=args.seed))
+    truth_of = {(r.system, r.data["source_id"]): r.entity_key for r in records}
+    started = time.perf_counter()
+    for system in ("erp", "crm", "psa"):
+        batch = [r.data for r in records if r.system == system]
+        target = SourceSystem.objects.get(code=system)
+        for start in range(0, len(batch), 500):
+            ingest_records(
+                entity_type="customer",
+                system=target,
+                records=batch[start : start + 500],
+                actor=None,
+            )
+    elapsed = time.perf_counter() - started
+
+    stored = list(
+        SourceRecord.objects.filter(entity_type="customer").select_related("system", "golden")
+    )
+    index = {r.pk: i for i, r in enumerate(stored)}
+    truth_labels = [truth_of[(r.system.code, r.source_id)] for r in stored]
+    golden_labels = [r.golden_id for r in stored]
+    first_record = {}
+    for r in stored:
+        first_record.setdefault(r.golden_id, r.pk)
+    reviews = []
+    for a, b in MatchCandidate.objects.filter(status="open").values_list(
+        "golden_a_id", "golden_b_id"
+    ):
+        if a in first_record and b in first_record:
+            reviews.append((index[first_record[a]], index[first_record[b]]))
+    report = review_report(
+        [], reviews, clusters_to_pairs(truth_labels), len(stored), auto_labels=golden_labels
+    )
+
+    rebuild = run_batch_matching("customer", actor=None, rebuild=True, dry_run=True)
+    merged_records = sum(len(group) for group in rebuild.merges)
+    body = (
+        f"`bench/run.sh incremental --companies {args.companies}`: {len(stored):,} customer records of "
+        f"{args.companies:,} generated companies ingested through `ingest_records` (ERP, then CRM, then PSA, "
+        f"batches of 500) into an empty PostgreSQL: **{len(stored) / elapsed:,.0f} records/s** "
+        f"({elapsed:.0f} s, matching included).\n\n"
+        "| | auto-link precision | auto recall | review / 1,000 | recall after review |\n|---|---|---|---|---|\n"
+        f"| incremental | {report['auto_precision']:.4f} | {report['auto_recall']:.4f} | "
+        f"{report['review_per_1000']:.1f} | {report['recall_after_review']:.4f} |\n\n"
+        f"A batch `match --rebuild` afterwards would merge {len(rebuild.merges)} groups of golden records "
+        f"({merged_records} golden records), propose {rebuild.split_proposals} unmerges and open "
+        f"{rebuild.review_candidates} more review pairs: {rebuild.links_changed} links change. Why they differ: "
+        "incremental matching sees each record once, against what was there when it arrived — a PSA record "
+        "with only a name can arrive before the ERP record that ties it to its CRM twin, and an auto-link is "
+        "refused when the record matches two golden records; the batch sees all records at once and clusters "
+        "by descending evidence."
+    )
+    print(body)
+    write_section("incremental", "Incremental matching, and what a rebuild changes", body)
+
+
+if __name__ == "__main__":
+    main()
