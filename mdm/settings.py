@@ -127,7 +127,7 @@ STORAGES = {
     },
 }
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/steward/login/"
 
 # Security: strict when DEBUG is off and TLS terminates in front of us.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)

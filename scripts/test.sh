@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-ensure_packages postgresql redis-server redis-tools
+ensure_packages postgresql redis-server redis-tools chromium
 ensure_venv dev
 trap 'stop_redis; stop_postgres' EXIT
 start_postgres

@@ -103,7 +103,10 @@ class PinForm(forms.Form):
         attribute, value = data.get("attribute"), data.get("value")
         if not attribute or value is None:
             return data
-        context = {"country": self.golden.attributes.get("country") or ""}
+        # clean_record checks a whole record: fill the other required fields with a
+        # placeholder and give the country, which tax IDs and phones are read against.
+        context: dict[str, Any] = {f.name: "x" for f in self.spec.fields if f.required}
+        context["country"] = self.golden.attributes.get("country") or ""
         try:
             clean = clean_record(self.spec, {**context, attribute: value}, require_source_id=False)
         except RecordInvalid as exc:

@@ -27,6 +27,7 @@ from golden.exceptions import MdmError
 from golden.models import GoldenRecord, MatchCandidate, UnmergeProposal
 from golden.roles import can_read, can_steward
 from golden.selectors import follow_merges
+from golden.steward import dashboard as dash
 from golden.steward import forms
 from golden.steward import selectors as sel
 
@@ -93,17 +94,17 @@ def linked(text: str, url: str, label: str) -> str:
 
 @page
 def dashboard(request: HttpRequest) -> HttpResponse:
-    days = sel.decisions_per_day()
+    days = dash.decisions_per_day()
     context = {
-        "golden_by_type": sel.golden_by_type(),
-        "sources_by_system": sel.sources_by_system(),
-        "by_band": sel.open_by_band(),
-        "by_age": sel.open_by_age(),
+        "golden_by_type": dash.golden_by_type(),
+        "sources_by_system": dash.sources_by_system(),
+        "by_band": dash.open_by_band(),
+        "by_age": dash.open_by_age(),
         "days": days,
-        "columns": sel.day_columns(days),
+        "columns": dash.day_columns(days),
         "decided": sum(d.total for d in days),
-        "links": sel.link_outcomes(),
-        "exceptions": sel.exception_counts(),
+        "links": dash.link_outcomes(),
+        "exceptions": dash.exception_counts(),
         "open_total": MatchCandidate.objects.filter(status=MatchCandidate.Status.OPEN).count(),
     }
     return render(request, "steward/dashboard.html", context)
@@ -268,10 +269,12 @@ def defer(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _record_context(request: HttpRequest, golden: GoldenRecord, **bound: Form) -> dict[str, Any]:
+    values = sel.value_rows(golden)
     return {
         "golden": golden,
         "spec": ENTITIES[golden.entity_type],
-        "values": sel.value_rows(golden),
+        "values": values,
+        "empty_attributes": [v.label for v in values if not v.value and not v.pinned],
         "related": sel.related_records(golden),
         "events": sel.merge_events(golden),
         "timeline": sel.timeline(golden),
@@ -300,20 +303,34 @@ def record(request: HttpRequest, canonical_id: str) -> HttpResponse:
     return render(request, "steward/record.html", _record_context(request, golden))
 
 
-def _active_golden(canonical_id: str) -> GoldenRecord:
-    return get_object_or_404(GoldenRecord, canonical_id=canonical_id.upper())
-
-
 def _record_url(golden: GoldenRecord) -> str:
     return reverse("steward:record", args=[golden.canonical_id])
 
 
-@action
-def pin(request: HttpRequest, canonical_id: str) -> HttpResponse:
-    golden = _active_golden(canonical_id)
+def record_action(view: Callable[[HttpRequest, GoldenRecord], HttpResponse]) -> View:
+    """A steward action on one active golden record, passed to the view loaded."""
+
+    @action
+    @wraps(view)
+    def wrapper(request: HttpRequest, canonical_id: str) -> HttpResponse:
+        golden = get_object_or_404(GoldenRecord, canonical_id=canonical_id.upper())
+        if golden.status != GoldenRecord.Status.ACTIVE:
+            return refuse(
+                request,
+                f"{golden.canonical_id} is {golden.get_status_display().lower()}: "
+                "act on the record it was merged into.",
+                _record_url(golden),
+            )
+        return view(request, golden)
+
+    return wrapper
+
+
+@record_action
+def pin(request: HttpRequest, golden: GoldenRecord) -> HttpResponse:
     form = forms.PinForm(request.POST, golden=golden)
     if not form.is_valid():
-        context = _record_context(request, sel.golden_for_page(canonical_id), pin_form=form)
+        context = _record_context(request, sel.golden_for_page(golden.canonical_id), pin_form=form)
         return render(request, "steward/record.html", context, status=400)
     attribute = form.cleaned_data["attribute"]
     try:
@@ -324,9 +341,8 @@ def pin(request: HttpRequest, canonical_id: str) -> HttpResponse:
     return go(request, _record_url(golden))
 
 
-@action
-def unpin(request: HttpRequest, canonical_id: str) -> HttpResponse:
-    golden = _active_golden(canonical_id)
+@record_action
+def unpin(request: HttpRequest, golden: GoldenRecord) -> HttpResponse:
     form = forms.UnpinForm(request.POST, golden=golden)
     if not form.is_valid():
         return refuse(request, "That value is not pinned.", _record_url(golden))
@@ -336,9 +352,8 @@ def unpin(request: HttpRequest, canonical_id: str) -> HttpResponse:
     return go(request, _record_url(golden))
 
 
-@action
-def unmerge(request: HttpRequest, canonical_id: str) -> HttpResponse:
-    golden = _active_golden(canonical_id)
+@record_action
+def unmerge(request: HttpRequest, golden: GoldenRecord) -> HttpResponse:
     form = forms.UnmergeForm(request.POST, golden=golden)
     if not form.is_valid():
         return refuse(request, "That source record is not linked here.", _record_url(golden))
@@ -357,9 +372,8 @@ def unmerge(request: HttpRequest, canonical_id: str) -> HttpResponse:
     return go(request, _record_url(golden))
 
 
-@action
-def undo(request: HttpRequest, canonical_id: str) -> HttpResponse:
-    golden = _active_golden(canonical_id)
+@record_action
+def undo(request: HttpRequest, golden: GoldenRecord) -> HttpResponse:
     form = forms.UndoMergeForm(request.POST, golden=golden)
     if not form.is_valid():
         return refuse(request, "That merge is not one into this record.", _record_url(golden))
