@@ -71,7 +71,7 @@ _LEGAL_FORMS: dict[str, tuple[str, ...]] = {
     "LTD": ("Ltd", "Limited", "Ltée", "Limitée", "Cyf", "Cyfyngedig"),
     "PLC": ("PLC", "Public Limited Company"), "CO_LTD": ("Co., Ltd.", "Company Limited"),
     "PTY_LTD": ("Pty Ltd", "Pty Limited", "Proprietary Limited", "Pty"),
-    "PVT_LTD": ("Pvt Ltd", "Pvt Limited", "Private Limited", "Private Ltd"),
+    "PVT_LTD": ("Pvt Ltd", "Pvt Limited", "Private Limited", "Private Ltd", "P Ltd", "P Limited"),
     "PTE_LTD": ("Pte Ltd", "Pte Limited"), "SDN_BHD": ("Sdn Bhd", "Sendirian Berhad"),
     "BHD": ("Bhd", "Berhad"),
     # German-speaking

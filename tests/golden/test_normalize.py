@@ -779,3 +779,10 @@ def test_street_is_idempotent(raw: str) -> None:
     assume(once is not None)
     assert NAME_KEY.fullmatch(once)
     assert normalize_street(once) == once
+
+
+def test_indian_p_ltd_is_private_limited() -> None:
+    short = normalize_company_name("Costa Systems Services P. Ltd.", "IN")
+    long = normalize_company_name("Costa Systems Services Pvt. Ltd.", "IN")
+    assert short == long
+    assert short is not None and short.legal_form == "PVT_LTD"
