@@ -21,6 +21,7 @@ log "Loading demo data"
 cat <<MSG
 
   Service:     http://127.0.0.1:$PORT/
+  Stewards:    http://127.0.0.1:$PORT/steward/          (steward / demo-steward-2026)
   API docs:    http://127.0.0.1:$PORT/api/docs/      (log in at /admin/ first)
   Admin:       http://127.0.0.1:$PORT/admin/
 
