@@ -11,6 +11,7 @@ urlpatterns = [
     path("health/", web.health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("golden.api.urls")),
+    path("steward/", include("golden.steward.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
