@@ -5,3 +5,15 @@ class ConnectorsConfig(AppConfig):
     name = "connectors"
     verbose_name = "Outbound sync"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_save
+
+        from connectors.signals import golden_change_saved
+
+        post_save.connect(
+            golden_change_saved,
+            sender="golden.GoldenChange",
+            weak=False,
+            dispatch_uid="connectors.kick_fan_out",
+        )

@@ -234,3 +234,50 @@ MDM_SURVIVORSHIP = {
     },
     "service_code": {"*": ["erp", "psa", "crm"]},
 }
+
+# --- Outbound sync (connectors) ---------------------------------------------------------
+
+# Target systems the adapters talk to; the defaults point at the local sandboxes
+# (`manage.py run_sandbox crm --port 8711`, `psa --port 8712`, `erp --port 8713`).
+# `ca_bundle` pins the CA for TLS (else REQUESTS_CA_BUNDLE / the system store applies).
+MDM_TARGETS = {
+    "crm": {
+        "adapter": "salesforce",
+        "url": env_str("MDM_CRM_URL", "https://127.0.0.1:8711"),
+        "client_id": env_str("MDM_CRM_CLIENT_ID", "mdm-sandbox"),
+        "client_secret": env_str("MDM_CRM_CLIENT_SECRET", "sandbox-secret"),
+        "api_version": env_str("MDM_CRM_API_VERSION", "59.0"),
+        "ca_bundle": env_str("MDM_CRM_CA_BUNDLE", ""),
+    },
+    "psa": {
+        "adapter": "kantata",
+        "url": env_str("MDM_PSA_URL", "http://127.0.0.1:8712"),
+        "token": env_str("MDM_PSA_TOKEN", "kantata-sandbox-token"),
+    },
+    "erp": {
+        "adapter": "netsuite",
+        "url": env_str("MDM_ERP_URL", "http://127.0.0.1:8713"),
+        "token": env_str("MDM_ERP_TOKEN", "netsuite-sandbox-token"),
+    },
+}
+
+# Delivery timing: exponential backoff with jitter (base × 2^(attempt-1), capped), the
+# claim lease, how often a message waiting for a dependency looks again, and how long
+# it may wait before it fails.
+MDM_SYNC = {
+    "retry_base_seconds": float(env_str("MDM_SYNC_RETRY_BASE_SECONDS", "2")),
+    "retry_cap_seconds": float(env_str("MDM_SYNC_RETRY_CAP_SECONDS", "600")),
+    "max_attempts": env_int("MDM_SYNC_MAX_ATTEMPTS", 20),
+    "lease_seconds": float(env_str("MDM_SYNC_LEASE_SECONDS", "120")),
+    "http_timeout_seconds": float(env_str("MDM_SYNC_HTTP_TIMEOUT_SECONDS", "15")),
+    "wait_recheck_seconds": float(env_str("MDM_SYNC_WAIT_RECHECK_SECONDS", "30")),
+    "max_wait_seconds": float(env_str("MDM_SYNC_MAX_WAIT_SECONDS", "86400")),
+    "requeue_after_seconds": float(env_str("MDM_SYNC_REQUEUE_AFTER_SECONDS", "60")),
+}
+
+CELERY_BEAT_SCHEDULE = {
+    "sweep-outbox": {
+        "task": "connectors.tasks.sweep_outbox_task",
+        "schedule": float(env_str("MDM_SYNC_SWEEP_SECONDS", "10")),
+    },
+}

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", web.home, name="home"),
     path("health/", web.health, name="health"),
     path("admin/", admin.site.urls),
+    path("api/v1/sync/", include("connectors.api.urls")),
     path("api/v1/", include("golden.api.urls")),
     path("steward/", include("golden.steward.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,0 +1,1 @@
+"""One adapter per target API behind one small interface (see ``base``)."""

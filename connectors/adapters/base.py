@@ -1,0 +1,247 @@
+"""The adapter interface every target implements, and the HTTP helper they share.
+
+An adapter gets a ``Delivery`` (plain data, no ORM rows) and answers with an
+``UpsertResult`` (the ID the target assigned) or raises ``AdapterError``: ``permanent``
+for what retrying cannot fix (validation errors: the target's message goes to the
+exception queue), otherwise retryable, with ``retry_after`` when the target said when.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import requests
+
+from connectors.adapters.mappings import ObjectMapping, mapping_for
+
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One outbound message as an adapter sees it."""
+
+    message_id: int
+    target: str
+    entity_type: str
+    canonical_id: str
+    version: int
+    operation: str  # "upsert" | "retire"
+    attributes: Mapping[str, Any]
+    status: str = "active"  # the golden record's status at this version
+    merged_into: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)  # the route's options
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    external_id: str
+    object_type: str
+    created: bool | None = None
+    http_status: int | None = None
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """A record this one points at, which must exist in the target first. ``canonical_id``
+    is None when golden could not resolve the reference yet."""
+
+    field: str
+    entity_type: str
+    canonical_id: str | None
+
+
+@dataclass
+class Check:
+    """Pre-send validation: problems are permanent; dependencies make the message wait."""
+
+    problems: list[str] = field(default_factory=list)
+    dependencies: list[Dependency] = field(default_factory=list)
+
+
+class AdapterError(Exception):
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        retry_after: float | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.http_status = http_status
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Adapter(ABC):
+    """One target API. Subclasses map fields and speak the vendor's protocol."""
+
+    kind: ClassVar[str]  # registry name, e.g. "salesforce"
+    label: ClassVar[str]
+
+    def __init__(self, code: str, config: Mapping[str, Any]) -> None:
+        self.code = code
+        self.config = dict(config)
+        self.timeout = float(self.config.get("timeout", 15.0))
+
+    @classmethod
+    def supports(cls, entity_type: str) -> bool:
+        return mapping_for(cls.kind, entity_type) is not None
+
+    def mapping(self, entity_type: str) -> ObjectMapping:
+        found = mapping_for(self.kind, entity_type, self.config.get("field_mappings"))
+        if found is None:
+            raise AdapterError(f"{self.label} has no mapping for {entity_type}", permanent=True)
+        return found
+
+    def check(self, delivery: Delivery) -> Check:
+        from connectors.adapters.validation import check_delivery
+
+        return check_delivery(self.kind, self.label, self.mapping(delivery.entity_type), delivery)
+
+    @abstractmethod
+    def upsert(self, delivery: Delivery) -> UpsertResult: ...
+
+    @abstractmethod
+    def retire(self, delivery: Delivery) -> UpsertResult | None:
+        """Deactivate the record; None when the target never had it."""
+
+    @abstractmethod
+    def fetch_by_external_id(self, entity_type: str, canonical_id: str) -> dict[str, Any] | None:
+        """The target's record for a canonical ID, or None."""
+
+
+# --------------------------------------------------------------------------------------
+# HTTP
+# --------------------------------------------------------------------------------------
+class TargetSession(requests.Session):
+    """A session with a default timeout and, when given, a pinned CA bundle.
+
+    requests lets ``REQUESTS_CA_BUNDLE`` override ``Session.verify``; passing ``verify``
+    per request is what makes a configured bundle stick. simple-salesforce calls
+    ``session.request`` without a timeout, so the default lives here too.
+    """
+
+    def __init__(self, *, timeout: float, ca_bundle: str | None = None) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+        self.pinned_verify = ca_bundle or None
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs.setdefault("timeout", self.default_timeout)
+        if self.pinned_verify:
+            kwargs.setdefault("verify", self.pinned_verify)
+        return super().request(method, url, *args, **kwargs)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def network_error(exc: requests.RequestException, target: str) -> AdapterError:
+    kind = "timed out" if isinstance(exc, requests.Timeout) else "failed"
+    return AdapterError(f"{target}: request {kind}: {exc.__class__.__name__}", permanent=False)
+
+
+def error_for_response(
+    response: requests.Response, message: str, *, retryable: bool | None = None
+) -> AdapterError:
+    """Classify an HTTP error: 408/425/429/5xx retryable, other 4xx permanent."""
+    status = response.status_code
+    if retryable is None:
+        retryable = status in RETRYABLE_STATUSES or status >= 500
+    return AdapterError(
+        f"HTTP {status}: {message}",
+        permanent=not retryable,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        http_status=status,
+    )
+
+
+class HttpClient:
+    """JSON over HTTP with one re-authentication on 401 and shared error classification.
+
+    ``auth(refresh)`` returns the auth headers, fetching new credentials when ``refresh``;
+    ``describe(response)`` turns the vendor's error body into one readable message.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: requests.Session,
+        auth: Callable[[bool], dict[str, str]],
+        describe: Callable[[requests.Response], str],
+        label: str,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        self.auth = auth
+        self.describe = describe
+        self.label = label
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        allow: tuple[int, ...] = (),
+    ) -> requests.Response:
+        """The response when it is a success or one of ``allow``; else AdapterError."""
+        response = self._send(method, path, json, params, refresh=False)
+        if response.status_code == 401:
+            response = self._send(method, path, json, params, refresh=True)
+        if response.status_code < 300 or response.status_code in allow:
+            return response
+        # A second 401 after fresh credentials: retryable (an auth outage heals; wrong
+        # credentials end dead after max attempts, visible in the exception queue).
+        return_retryable = True if response.status_code == 401 else None
+        raise error_for_response(response, self.describe(response), retryable=return_retryable)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        params: Mapping[str, Any] | None,
+        *,
+        refresh: bool,
+    ) -> requests.Response:
+        headers = {"Accept": "application/json", **self.auth(refresh)}
+        try:
+            return self.session.request(
+                method, self.base_url + path, json=json, params=params, headers=headers
+            )
+        except requests.RequestException as exc:
+            raise network_error(exc, self.label) from exc
+
+
+def json_or_text(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:500]

@@ -1,0 +1,174 @@
+"""Field mappings, one place: per adapter and entity type, which target object, which
+target field takes which golden attribute, and which fields reference other golden
+records (those must exist in the target first).
+
+A target can override fields in ``MDM_TARGETS[code]["field_mappings"]``, e.g.
+``{"customer": {"fields": {"Site": "city"}}}`` (``None`` as the attribute drops a field).
+Values that need more than a copy (status flags, currency references) are set in the
+adapter module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from golden.entities import EntityType
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A target field pointing at another golden record: the canonical ID comes from the
+    golden ``attribute``, or from the route's ``option`` (e.g. a fixed subsidiary)."""
+
+    entity_type: str
+    attribute: str | None = None
+    option: str | None = None
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class ObjectMapping:
+    object_type: str
+    fields: Mapping[str, str] = field(default_factory=dict)  # target field -> attribute
+    references: Mapping[str, Reference] = field(default_factory=dict)
+
+
+C, L, P, S = (
+    EntityType.CUSTOMER,
+    EntityType.LEGAL_ENTITY,
+    EntityType.PROJECT,
+    EntityType.SERVICE_CODE,
+)
+
+FIELD_MAPPINGS: dict[str, dict[str, ObjectMapping]] = {
+    "salesforce": {
+        C: ObjectMapping(
+            "Account",
+            {
+                "Name": "name",
+                "Website": "website",
+                "Phone": "phone",
+                "Industry": "industry",
+                "BillingStreet": "address_line1",
+                "BillingCity": "city",
+                "BillingState": "region",
+                "BillingPostalCode": "postal_code",
+                "BillingCountry": "country",
+                "CurrencyIsoCode": "currency",
+                "Tax_Id__c": "tax_id",
+            },
+            {"Parent": Reference(C, attribute="parent_customer")},
+        ),
+        # Certinia PSA projects live in the same org (pse__Proj__c).
+        P: ObjectMapping(
+            "pse__Proj__c",
+            {
+                "Name": "name",
+                "pse__Start_Date__c": "start_date",
+                "pse__End_Date__c": "end_date",
+                "pse__Billing_Type__c": "billing_method",
+                "CurrencyIsoCode": "currency",
+            },
+            {"pse__Account__r": Reference(C, attribute="customer", required=True)},
+        ),
+        S: ObjectMapping(
+            "Product2",
+            {
+                "Name": "name",
+                "ProductCode": "code",
+                "Family": "category",
+                "QuantityUnitOfMeasure": "unit",
+            },
+        ),
+    },
+    "netsuite": {
+        C: ObjectMapping(
+            "customer",
+            {
+                "companyName": "name",
+                "email": "email",
+                "phone": "phone",
+                "url": "website",
+                "defaultTaxReg": "tax_id",
+            },
+            {
+                "parent": Reference(C, attribute="parent_customer"),
+                # Customers carry no legal entity of their own: the route names it.
+                "subsidiary": Reference(L, option="subsidiary", required=True),
+            },
+        ),
+        L: ObjectMapping(
+            "subsidiary",
+            {"name": "name", "legalName": "name", "federalIdNumber": "tax_id"},
+        ),
+        P: ObjectMapping(
+            "job",
+            {
+                "companyName": "name",
+                "entityId": "code",
+                "startDate": "start_date",
+                "projectedEndDate": "end_date",
+            },
+            {
+                "parent": Reference(C, attribute="customer", required=True),
+                "subsidiary": Reference(L, attribute="billing_legal_entity", required=True),
+            },
+        ),
+        S: ObjectMapping(
+            "serviceSaleItem",
+            {"itemId": "code", "displayName": "name", "salesDescription": "category"},
+        ),
+    },
+    # Kantata's sandbox (and this adapter) model workspaces only: its clients are
+    # workspace groups, which are out of the modelled subset, so customers, legal entities
+    # and service codes routed to the PSA are not sent (see TargetBinding / sync_report).
+    "kantata": {
+        P: ObjectMapping(
+            "Workspace",
+            {
+                "title": "name",
+                "currency": "currency",
+                "start_date": "start_date",
+                "due_date": "end_date",
+            },
+        ),
+    },
+}
+
+
+def mapping_for(
+    adapter: str, entity_type: str, overrides: Mapping[str, Any] | None = None
+) -> ObjectMapping | None:
+    base = FIELD_MAPPINGS.get(adapter, {}).get(entity_type)
+    override = (overrides or {}).get(entity_type)
+    if base is None or not override:
+        return base
+    fields = {**base.fields, **override.get("fields", {})}
+    return replace(
+        base,
+        object_type=override.get("object_type", base.object_type),
+        fields={k: v for k, v in fields.items() if v},
+    )
+
+
+def mapped_fields(mapping: ObjectMapping, attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Target field -> value for the plain fields. Golden is the master of every mapped
+    field, so an attribute golden no longer has is sent as null (cleared in the target)."""
+    return {
+        target: (None if attributes.get(attribute) in (None, "") else attributes[attribute])
+        for target, attribute in mapping.fields.items()
+    }
+
+
+def reference_ids(
+    mapping: ObjectMapping, attributes: Mapping[str, Any], options: Mapping[str, Any]
+) -> dict[str, str]:
+    """Target field -> canonical ID of the referenced record, for references that are set."""
+    out: dict[str, str] = {}
+    for target, ref in mapping.references.items():
+        value = attributes.get(ref.attribute) if ref.attribute else options.get(ref.option or "")
+        if value:
+            out[target] = str(value)
+    return out
