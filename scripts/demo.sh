@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The service with demo data on the embedded default (SQLite, in-process tasks):
-# no servers to install. Open http://127.0.0.1:8000/ when it says so.
+# no servers to install. Local sandboxes play the CRM (Salesforce), PSA (Kantata) and
+# ERP (NetSuite); approved golden records are pushed to them while the demo runs.
 # Usage: scripts/demo.sh [--reset] ; PORT=8001 scripts/demo.sh
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -9,22 +10,51 @@ cd "$ROOT"
 ensure_venv ""
 export MDM_VAR_DIR="${MDM_VAR_DIR:-$ROOT/var/demo}"
 if [ "${1:-}" = "--reset" ]; then rm -rf "$MDM_VAR_DIR"; fi
-mkdir -p "$MDM_VAR_DIR"
+mkdir -p "$MDM_VAR_DIR/sandbox"
 unset DATABASE_URL REDIS_URL
 PORT="${PORT:-8000}"
+SANDBOX_DIR="$MDM_VAR_DIR/sandbox"
+export MDM_CRM_CA_BUNDLE="$SANDBOX_DIR/tls/ca.pem"
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+
+log "Starting the CRM, PSA and ERP sandboxes"
+declare -A SANDBOX_PORT=([crm]=8711 [psa]=8712 [erp]=8713)
+for kind in crm psa erp; do
+  "$PY" manage.py run_sandbox "$kind" --port "${SANDBOX_PORT[$kind]}" --quiet \
+    --state "$SANDBOX_DIR/$kind.sqlite3" --tls-dir "$SANDBOX_DIR/tls" >"$SANDBOX_DIR/$kind.log" 2>&1 &
+  pids+=($!)
+done
+for kind in crm psa erp; do
+  for _ in $(seq 100); do
+    "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 0.2)" \
+      "${SANDBOX_PORT[$kind]}" 2>/dev/null && break
+    sleep 0.1
+  done
+done
 
 log "Migrating the embedded database ($MDM_VAR_DIR)"
 "$PY" manage.py migrate --noinput -v 0
 "$PY" manage.py collectstatic --noinput -v 0
 log "Loading demo data"
 "$PY" manage.py load_demo --base-url "http://127.0.0.1:$PORT"
+"$PY" manage.py prepare_demo_sync
+log "Pushing approved golden records to the sandboxes (in the background)"
+"$PY" manage.py sync_outbox --loop 2 >"$MDM_VAR_DIR/sync.log" 2>&1 &
+pids+=($!)
 cat <<MSG
 
   Service:     http://127.0.0.1:$PORT/
   Stewards:    http://127.0.0.1:$PORT/steward/          (steward / demo-steward-2026)
-  API docs:    http://127.0.0.1:$PORT/api/docs/      (log in at /admin/ first)
-  Admin:       http://127.0.0.1:$PORT/admin/
+  API docs:    http://127.0.0.1:$PORT/api/docs/      (log in first)
+  Admin:       http://127.0.0.1:$PORT/admin/           (admin / demo-steward-2026)
+  Sync:        .venv/bin/python manage.py sync_report   (with MDM_VAR_DIR=$MDM_VAR_DIR)
+  Sandboxes:   https://127.0.0.1:8711/_sandbox/records.html (CRM, test CA)
+               http://127.0.0.1:8712/_sandbox/records.html  (PSA)
+               http://127.0.0.1:8713/_sandbox/records.html  (ERP)
 
 MSG
-log "Serving on 127.0.0.1:$PORT (Ctrl-C stops)"
-exec "$VENV/bin/gunicorn" mdm.wsgi --bind "127.0.0.1:$PORT" --workers 2 --access-logfile - --log-level warning
+log "Serving on 127.0.0.1:$PORT (Ctrl-C stops everything)"
+"$VENV/bin/gunicorn" mdm.wsgi --bind "127.0.0.1:$PORT" --workers 2 --access-logfile - --log-level warning
