@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/sync/", include("connectors.api.urls")),
     path("api/v1/", include("golden.api.urls")),
+    path("steward/sync/", include("connectors.steward")),
     path("steward/", include("golden.steward.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
