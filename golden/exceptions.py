@@ -37,6 +37,13 @@ class AlreadyDecided(MdmError):
     status_code = 409
 
 
+class AlreadyClaimed(MdmError):
+    """Another steward is working this item: take it over explicitly, or leave it."""
+
+    code = "already_claimed"
+    status_code = 409
+
+
 class IdempotencyConflict(MdmError):
     code = "idempotency_key_reused"
     status_code = 422

@@ -201,6 +201,12 @@ class MatchCandidate(StewardDecision):
     score = models.FloatField(default=0.0)
     reason = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    # The steward working the pair now (see golden.services.claim_candidate); a decision
+    # releases it.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
 
     history = HistoricalRecords(bases=[CorrelatedHistory])
 

@@ -6,10 +6,13 @@ golden records, a row of golden's change feed in the same transaction.
 """
 
 from golden.services.candidates import (
+    claim_candidate,
     decide_unmerge_proposal,
     defer_candidate,
     mark_not_a_match,
     merge_candidate,
+    merge_candidate_with_picks,
+    release_candidate,
 )
 from golden.services.ingest import Action, IngestResult, ingest_records, match_record
 from golden.services.merge import merge_golden_records, undo_merge, unmerge_source_record
@@ -23,10 +26,13 @@ from golden.services.records import (
 
 __all__ = [
     "Action",
+    "claim_candidate",
     "decide_unmerge_proposal",
     "defer_candidate",
     "mark_not_a_match",
     "merge_candidate",
+    "merge_candidate_with_picks",
+    "release_candidate",
     "IngestResult",
     "compute_attributes",
     "ingest_records",

@@ -8,7 +8,14 @@ from django import forms
 
 from golden.entities import ENTITIES, entity_spec
 from golden.models import GoldenRecord, MatchCandidate, MergeEvent, SourceSystem
-from golden.steward.selectors import BANDS, field_label, source_label
+from golden.steward.selectors import (
+    ASSIGNED_TO_ME,
+    BANDS,
+    UNASSIGNED,
+    field_label,
+    pickable_attributes,
+    source_label,
+)
 from golden.validation import RecordInvalid, clean_record
 
 SORTS = [
@@ -41,6 +48,11 @@ class QueueFilterForm(forms.Form):
             (MatchCandidate.Status.DEFERRED, "Deferred"),
         ],
     )
+    assigned = forms.ChoiceField(
+        label="Assigned",
+        required=False,
+        choices=[("", "Anyone"), (ASSIGNED_TO_ME, "Assigned to me"), (UNASSIGNED, "Unassigned")],
+    )
     sort = forms.ChoiceField(label="Sort", required=False, choices=SORTS)
 
     def __init__(self, *args: Any, countries: list[str], **kwargs: Any) -> None:
@@ -58,7 +70,15 @@ class QueueFilterForm(forms.Form):
         return {name: self.cleaned_data.get(name) or "" for name in self.fields}
 
 
+PICK_PREFIX = "pick_"
+SURVIVORSHIP, PICK_A, PICK_B = "", "a", "b"
+
+
 class MergeForm(forms.Form):
+    """The survivor, a reason, and per differing attribute which value survives: A's,
+    B's (either is pinned on the survivor) or survivorship's. A pick names a side, not a
+    value, so nothing but a value one of the records holds can be pinned this way."""
+
     survivor = forms.TypedChoiceField(
         label="Surviving canonical ID", coerce=int, widget=forms.RadioSelect
     )
@@ -66,13 +86,39 @@ class MergeForm(forms.Form):
 
     def __init__(self, *args: Any, candidate: MatchCandidate, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        pair = sorted([candidate.golden_a, candidate.golden_b], key=lambda g: g.pk)
+        a, b = candidate.golden_a, candidate.golden_b
+        pair = sorted([a, b], key=lambda g: g.pk)
         self.pair = {g.pk: g for g in pair}
+        self.sides = {PICK_A: a, PICK_B: b}
         self.fields["survivor"].choices = [(g.pk, g.canonical_id) for g in pair]
         self.fields["survivor"].initial = pair[0].pk
+        self.pickable = pickable_attributes(a, b)
+        for name in self.pickable:
+            self.fields[PICK_PREFIX + name] = forms.ChoiceField(
+                label=f"Keep for {field_label(name)}",
+                required=False,
+                choices=[
+                    (SURVIVORSHIP, "Survivorship"),
+                    (PICK_A, "A's value"),
+                    (PICK_B, "B's value"),
+                ],
+            )
 
     def survivor_record(self) -> GoldenRecord:
         return self.pair[self.cleaned_data["survivor"]]
+
+    def pick_fields(self) -> dict[str, forms.BoundField]:
+        """{attribute: its bound pick field}, for the compare table."""
+        return {name: self[PICK_PREFIX + name] for name in self.pickable}
+
+    def picks(self) -> dict[str, Any]:
+        """{attribute: the picked record's current value} for the attributes picked."""
+        picked = {}
+        for name in self.pickable:
+            side = self.cleaned_data.get(PICK_PREFIX + name)
+            if side in self.sides:
+                picked[name] = self.sides[side].attributes.get(name)
+        return picked
 
 
 class NotAMatchForm(forms.Form):

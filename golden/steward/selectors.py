@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
+from rapidfuzz import fuzz
 
+from golden import normalize
 from golden.entities import ENTITIES_BY_PREFIX, EntitySpec, entity_spec
 from golden.filters import GoldenRecordFilter
 from golden.models import (
@@ -23,9 +25,6 @@ from golden.models import (
 )
 from golden.services import compute_attributes
 from golden.survivorship import RULE_STEWARD_PIN, diff_attributes
-
-if TYPE_CHECKING:
-    pass
 
 PENDING = (MatchCandidate.Status.OPEN, MatchCandidate.Status.DEFERRED)
 
@@ -149,6 +148,10 @@ def _with_sources(prefix: str) -> Prefetch:
     )
 
 
+ASSIGNED_TO_ME = "me"
+UNASSIGNED = "unassigned"
+
+
 def review_queue(
     *,
     entity_type: str = "",
@@ -156,11 +159,18 @@ def review_queue(
     country: str = "",
     system: str = "",
     status: str = "",
+    assigned: str = "",
     sort: str = "",
+    user: Any = None,
 ) -> tuple[QuerySet[MatchCandidate], QuerySet[MatchCandidate]]:
-    """(candidates filtered and sorted, the same without the band filter for band counts)."""
+    """(candidates filtered and sorted, the same without the band filter for band counts).
+    ``assigned`` is "me" (claimed by ``user``), "unassigned" or "" for anyone."""
     statuses = [status] if status in PENDING else list(PENDING)
     qs = MatchCandidate.objects.filter(status__in=statuses)
+    if assigned == ASSIGNED_TO_ME:
+        qs = qs.filter(assigned_to=user) if user is not None and user.pk else qs.none()
+    elif assigned == UNASSIGNED:
+        qs = qs.filter(assigned_to__isnull=True)
     if entity_type:
         qs = qs.filter(entity_type=entity_type)
     if country:
@@ -180,7 +190,7 @@ def review_queue(
         "newest": ["-created_at", "-id"],
     }.get(sort, ["-score", "id"])
     qs = (
-        qs.select_related("golden_a", "golden_b")
+        qs.select_related("golden_a", "golden_b", "assigned_to")
         .prefetch_related(_with_sources("golden_a"), _with_sources("golden_b"))
         .order_by(*order)
     )
@@ -225,10 +235,20 @@ def queue_countries() -> list[str]:
     return sorted({c for c in codes if c})
 
 
-def neighbours(candidate: MatchCandidate) -> tuple[int | None, int | None]:
-    """Previous and next open candidate in the queue's default order (score, then id)."""
-    pending = MatchCandidate.objects.filter(status=MatchCandidate.Status.OPEN).exclude(
-        pk=candidate.pk
+def _workable(user: Any) -> Q:
+    """Pairs ``user`` may work on: unclaimed or claimed by them (anyone's for None)."""
+    if user is None or not user.pk:
+        return Q()
+    return Q(assigned_to__isnull=True) | Q(assigned_to=user)
+
+
+def neighbours(candidate: MatchCandidate, user: Any = None) -> tuple[int | None, int | None]:
+    """Previous and next open candidate in the queue's default order (score, then id),
+    skipping pairs another steward has claimed when ``user`` is a steward."""
+    pending = (
+        MatchCandidate.objects.filter(status=MatchCandidate.Status.OPEN)
+        .filter(_workable(user))
+        .exclude(pk=candidate.pk)
     )
     after = Q(score__lt=candidate.score) | Q(score=candidate.score, pk__gt=candidate.pk)
     nxt = pending.filter(after).order_by("-score", "id").values_list("pk", flat=True).first()
@@ -236,9 +256,11 @@ def neighbours(candidate: MatchCandidate) -> tuple[int | None, int | None]:
     return prev, nxt
 
 
-def next_open_candidate(exclude: int | None = None) -> int | None:
+def next_open_candidate(exclude: int | None = None, user: Any = None) -> int | None:
+    """Where work goes on: the best open pair nobody else has claimed."""
     return (
         MatchCandidate.objects.filter(status=MatchCandidate.Status.OPEN)
+        .filter(_workable(user))
         .exclude(pk=exclude)
         .order_by("-score", "id")
         .values_list("pk", flat=True)
@@ -263,7 +285,7 @@ def _goldens_with_crosswalk() -> QuerySet[GoldenRecord]:
 def candidate_for_compare(pk: int) -> MatchCandidate | None:
     goldens = _goldens_with_crosswalk()
     return (
-        MatchCandidate.objects.select_related("decided_by")
+        MatchCandidate.objects.select_related("decided_by", "assigned_to")
         .prefetch_related(
             Prefetch("golden_a", queryset=goldens), Prefetch("golden_b", queryset=goldens)
         )
@@ -281,6 +303,21 @@ class CompareRow:
     state: str  # same, different, only_a, only_b, empty
     evidence: list[Evidence] = field(default_factory=list)
     reference: bool = False
+    pickable: bool = False  # the steward may pick A's or B's value at merge time
+    pick: Any = None  # the merge form's field for that pick, set by the view
+
+
+def pickable_attributes(a: GoldenRecord, b: GoldenRecord) -> list[str]:
+    """Attributes whose surviving value a steward can pick when merging the pair: both
+    records have a value and the values differ. References are not pinned this way."""
+    names = []
+    for f in entity_spec(a.entity_type).fields:
+        if f.kind == "reference":
+            continue
+        va, vb = a.attributes.get(f.attribute), b.attributes.get(f.attribute)
+        if va not in (None, "") and vb not in (None, "") and va != vb:
+            names.append(f.attribute)
+    return names
 
 
 def _state(a: str, b: str) -> str:
@@ -311,6 +348,8 @@ def compare_rows(candidate: MatchCandidate) -> tuple[list[CompareRow], list[Evid
     }
     for row in rows.values():
         row.state = _state(row.a, row.b)
+    for name in pickable_attributes(a, b):
+        rows[name].pickable = True
     loose = []
     for item in evidence_of(candidate):
         target = rows.get(EVIDENCE_ATTRIBUTE.get(item.field, item.field))
@@ -326,10 +365,10 @@ class _MergedView:
     the survivor's pins (a merge keeps them) over both records' source records. The real
     survivorship code runs, so the preview cannot drift from what the merge stores."""
 
-    def __init__(self, survivor: GoldenRecord, other: GoldenRecord) -> None:
+    def __init__(self, survivor: GoldenRecord, other: GoldenRecord, pins: dict[str, Any]) -> None:
         self.pk = survivor.pk
         self.entity_type = survivor.entity_type
-        self.pins = survivor.pins
+        self.pins = pins
         self.source_records = SourceRecord.objects.filter(golden__in=[survivor, other])
 
 
@@ -349,14 +388,25 @@ class MergePreview:
     attributes: dict[str, Any]
     rows: list[PreviewRow]
     dropped_pins: list[str]
+    picked: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
         return any(row.changed for row in self.rows)
 
 
-def merge_preview(survivor: GoldenRecord, other: GoldenRecord) -> MergePreview:
-    attributes, lineage = compute_attributes(cast(GoldenRecord, _MergedView(survivor, other)))
+def merge_preview(
+    survivor: GoldenRecord,
+    other: GoldenRecord,
+    picks: dict[str, Any] | None = None,
+    picked_by: str = "",
+) -> MergePreview:
+    """The survivor's values after the merge. ``picks`` are values the steward picked,
+    previewed as the pins the merge will set (see merge_candidate_with_picks)."""
+    picks = picks or {}
+    pins = {**survivor.pins, **{k: {"value": v, "by": picked_by or None} for k, v in picks.items()}}
+    merged = _MergedView(survivor, other, pins)
+    attributes, lineage = compute_attributes(cast(GoldenRecord, merged))
     changes = diff_attributes(survivor.attributes, attributes)
     spec = entity_spec(survivor.entity_type)
     rows = []
@@ -373,8 +423,15 @@ def merge_preview(survivor: GoldenRecord, other: GoldenRecord) -> MergePreview:
                 name in changes,
             )
         )
-    dropped = sorted(set(other.pins) - set(survivor.pins))
-    return MergePreview(survivor, other, attributes, rows, [field_label(p) for p in dropped])
+    dropped = sorted(set(other.pins) - set(pins))
+    return MergePreview(
+        survivor,
+        other,
+        attributes,
+        rows,
+        [field_label(p) for p in dropped],
+        [field_label(p) for p in picks],
+    )
 
 
 def lineage_words(entry: dict[str, Any] | None) -> str:
@@ -544,21 +601,152 @@ def timeline(golden: GoldenRecord, limit: int = 50) -> list[TimelineEntry]:
 
 # --- search -------------------------------------------------------------------------
 
+# Name similarity (``name_similarity``, 0–100) a record needs to be listed, and one close
+# enough that no typo-tolerant second look is needed.
+MIN_NAME_SCORE = 70
+CLOSE_NAME_SCORE = 90
+# Names a query pulls from the database before they are ranked in Python.
+NAME_PREFILTER = 500
 
-def search_golden_records(q: str, entity_type: str = "", limit: int = 50) -> list[GoldenRecord]:
-    """Name (contains) or canonical ID, or any system's ID: a source record's ID or one
-    a target system assigned. Uses the same FilterSet as the API (convention 12)."""
+
+@dataclass
+class SearchHit:
+    golden: GoldenRecord
+    matched: str  # "canonical ID", "system ID" or "name"
+    score: int | None = None  # name similarity for a name hit
+
+    @property
+    def label(self) -> str:
+        return self.matched if self.score is None else f"name {self.score}%"
+
+
+def _name_key(value: str, country: str | None = None) -> str:
+    """What names are compared on: normalised (case, accents, punctuation, legal form and
+    a leading "the" dropped), or the plain lower-cased text when nothing Latin remains."""
+    name = normalize.normalize_company_name(value, country or None)
+    return name.name if name else value.casefold().strip()
+
+
+def _typo_fragments(token: str) -> list[str]:
+    """The first and the last half of a longer word (an odd one's middle letter left
+    out): one typo leaves at least one of them intact ("harbuor" → "har", "uor")."""
+    half = len(token) // 2
+    return [token[:half], token[-half:]] if half >= 3 else []
+
+
+NameRow = tuple[int, str, str, str]  # pk, name, country, status
+
+
+def _prefilter(base: QuerySet[GoldenRecord], terms: list[str]) -> list[NameRow]:
+    """Records whose name contains any of ``terms``, those containing the most terms
+    first: one pass over the name column, capped."""
+    terms = list(dict.fromkeys(t for t in terms if t))
+    if not terms:
+        return []
+    contains = Q()
+    for term in terms:
+        contains |= Q(name__icontains=term)
+    hits = sum(  # type: ignore[arg-type]
+        (Case(When(name__icontains=t, then=Value(1)), default=Value(0)) for t in terms),
+        Value(0),
+    )
+    rows = (
+        base.filter(contains)
+        .annotate(term_hits=hits)
+        .order_by("-term_hits", "id")
+        .values_list("pk", "name", "country", "status")
+    )
+    return list(rows[:NAME_PREFILTER])
+
+
+def name_similarity(query_key: str, name_key: str) -> float:
+    """How well a name answers a query, 0–100, both as normalised keys.
+
+    Mostly whether each query word is in the name: its best match among the name's words
+    (rapidfuzz ratio, so a typo costs a little; a name word it begins counts in full, for
+    a steward still typing), weighted by length so "de" matters less than "harbor". The
+    whole name's similarity (token_sort_ratio) adds a fifth: of two names holding every
+    query word, the one with fewer other words wins. A name typed without its spaces
+    ("CyrenovaMedia") is caught by comparing the whole strings.
+    """
+    query_words, name_words = query_key.split(), name_key.split()
+    if not query_words or not name_words:
+        return 0.0
+    found = 0.0
+    for word in query_words:
+        found += len(word) * max(
+            100.0 if len(word) >= 3 and other.startswith(word) else fuzz.ratio(word, other)
+            for other in name_words
+        )
+    words = found / sum(map(len, query_words))
+    whole = fuzz.token_sort_ratio(query_key, name_key)
+    return max(0.8 * words + 0.2 * whole, fuzz.ratio(query_key, name_key))
+
+
+def _ranked(q: str, key: str, rows: list[NameRow]) -> dict[int, tuple[Any, ...]]:
+    """{pk: sort key} of the rows similar enough, the similarity first (negated)."""
+    ranked = {}
+    folded = q.casefold()
+    for pk, name, country, status in rows:
+        score = round(name_similarity(key, _name_key(name, country)))
+        if score >= MIN_NAME_SCORE:
+            # Names alike but for the legal form tie: the one spelt more like the query
+            # first, then active before merged.
+            as_typed = fuzz.ratio(folded, name.casefold())
+            ranked[pk] = (-score, -as_typed, status != GoldenRecord.Status.ACTIVE, name, pk)
+    return ranked
+
+
+# Names are stored as the systems spell them: "Tech" stands for "technology" in the key.
+_ABBREVIATIONS_OF: dict[str, list[str]] = {}
+for _short, _full in normalize._NAME_ABBREVIATIONS.items():
+    if len(_short) >= 3:
+        _ABBREVIATIONS_OF.setdefault(_full, []).append(_short)
+
+
+def name_matches(q: str, base: QuerySet[GoldenRecord]) -> list[tuple[int, int]]:
+    """(pk, similarity) of records whose name is like ``q``, typos allowed, best first.
+
+    The database narrows the field cheaply: names containing a word of the normalised
+    query (or its usual abbreviation, or the query as typed). When none of those is close,
+    halves of the longer words are added, since a typo leaves one half intact. What came
+    back is ranked by ``name_similarity`` and what is not similar enough is dropped.
+    """
+    key = _name_key(q)
+    words = [w for w in key.split() if len(w) >= 3] or key.split()
+    terms = [*words, *(a for w in words for a in _ABBREVIATIONS_OF.get(w, [])), q]
+    ranked = _ranked(q, key, _prefilter(base, terms))
+    if -min((r[0] for r in ranked.values()), default=0) < CLOSE_NAME_SCORE:
+        fragments = [f for w in words for f in _typo_fragments(w)]
+        if fragments:
+            ranked.update(_ranked(q, key, _prefilter(base, [*terms, *fragments])))
+    return [(pk, -order[0]) for pk, order in sorted(ranked.items(), key=lambda item: item[1])]
+
+
+def search_golden_records(q: str, entity_type: str = "", limit: int = 50) -> list[SearchHit]:
+    """One box: an exact canonical ID, an exact ID in any system (a source record's ID or
+    one a target system assigned) first, then names by similarity, typos allowed. ID
+    lookups use the same FilterSet as the API (convention 12)."""
     q = q.strip()
     if not q:
         return []
     base = GoldenRecord.objects.all()
     if entity_type:
         base = base.filter(entity_type=entity_type)
-    by_name = GoldenRecordFilter({"q": q}, queryset=base).qs.values_list("pk", flat=True)
-    by_id = GoldenRecordFilter({"source_id": q}, queryset=base).qs.values_list("pk", flat=True)
-    ids = {*by_name[:limit], *by_id[:limit]}
-    found = _goldens_with_crosswalk().filter(pk__in=ids)
-    return sorted(found, key=lambda g: (g.status != "active", g.name.casefold(), g.pk))[:limit]
+    by_canonical = base.filter(canonical_id__iexact=q).values_list("pk", flat=True)
+    by_system = GoldenRecordFilter({"source_id": q}, queryset=base).qs.values_list("pk", flat=True)
+    id_hits = {pk: "canonical ID" for pk in by_canonical}
+    for pk in by_system[:limit]:
+        id_hits.setdefault(pk, "system ID")
+    name_hits = [(pk, score) for pk, score in name_matches(q, base) if pk not in id_hits]
+    name_hits = name_hits[: max(limit - len(id_hits), 0)]
+    found = _goldens_with_crosswalk().in_bulk([*id_hits, *(pk for pk, _ in name_hits)])
+    by_ids = sorted(
+        (found[pk] for pk in id_hits),
+        key=lambda g: (id_hits[g.pk] != "canonical ID", g.status != "active", g.name, g.pk),
+    )
+    hits = [SearchHit(g, id_hits[g.pk]) for g in by_ids]
+    return [*hits, *(SearchHit(found[pk], "name", score) for pk, score in name_hits)][:limit]
 
 
 # --- exceptions ---------------------------------------------------------------------

@@ -24,6 +24,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(next_page="steward:login"), name="logout"),
     path("queue/", views.queue, name="queue"),
     path("compare/<int:pk>/", views.compare, name="compare"),
+    path("compare/<int:pk>/take-over/", views.take_over, name="take_over"),
+    path("compare/<int:pk>/release/", views.release, name="release"),
     path("compare/<int:pk>/merge/", views.merge, name="merge"),
     path("compare/<int:pk>/not-a-match/", views.not_a_match, name="not_a_match"),
     path("compare/<int:pk>/defer/", views.defer, name="defer"),

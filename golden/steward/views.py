@@ -27,6 +27,7 @@ from golden.exceptions import MdmError
 from golden.models import GoldenRecord, MatchCandidate, UnmergeProposal
 from golden.roles import can_read, can_steward
 from golden.selectors import follow_merges
+from golden.services.candidates import claimed_message, person
 from golden.steward import dashboard as dash
 from golden.steward import forms
 from golden.steward import selectors as sel
@@ -117,7 +118,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def queue(request: HttpRequest) -> HttpResponse:
     form = forms.QueueFilterForm(request.GET or None, countries=sel.queue_countries())
     filters = form.filters()
-    candidates, unbanded = sel.review_queue(**filters)
+    candidates, unbanded = sel.review_queue(**filters, user=request.user)
     page_obj = Paginator(candidates, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -148,6 +149,17 @@ def _survivor_choice(request: HttpRequest, candidate: MatchCandidate) -> GoldenR
         return pair[min(pair)]  # the service's default: the older record survives
 
 
+def _claim_on_open(request: HttpRequest, candidate: MatchCandidate) -> None:
+    """A steward opening a pending pair starts working on it: claim it unless another
+    steward holds it (the page then says who, and offers to take it over)."""
+    try:
+        claimed = services.claim_candidate(candidate, actor=request.user)
+    except MdmError:  # claimed by someone else, or decided a moment ago: shown as it is
+        return
+    candidate.assigned_to = claimed.assigned_to
+    candidate.assigned_at = claimed.assigned_at
+
+
 @page
 def compare(request: HttpRequest, pk: int) -> HttpResponse:
     candidate = sel.candidate_for_compare(pk)
@@ -158,11 +170,33 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
     other = b if survivor.pk == a.pk else a
     pending = candidate.status in sel.PENDING
     both_active = a.status == b.status == GoldenRecord.Status.ACTIVE
-    preview = sel.merge_preview(survivor, other) if pending and both_active else None
+    steward = can_steward(request.user)
+    # Bound to the query while the steward chooses (htmx), so the preview shows picks.
+    merge_form = forms.MergeForm(
+        request.GET if "survivor" in request.GET else None,
+        candidate=candidate,
+        initial={"survivor": survivor.pk},
+    )
+    picks: dict[str, Any] = {}
+    if merge_form.is_bound and merge_form.is_valid():
+        picks = merge_form.picks()
+    elif merge_form.is_bound:  # a stale or hand-made query: start from the defaults
+        merge_form = forms.MergeForm(candidate=candidate, initial={"survivor": survivor.pk})
+    preview = None
+    if pending and both_active:
+        preview = sel.merge_preview(survivor, other, picks, request.user.get_username())
     if fragment_wanted(request) and "survivor" in request.GET:
         return render(request, "steward/_merge_preview.html", {"preview": preview})
+    if steward and pending:
+        _claim_on_open(request, candidate)
+    held_by_other = bool(candidate.assigned_to_id and candidate.assigned_to_id != request.user.pk)
     rows, loose = sel.compare_rows(candidate)
-    previous_pk, next_pk = sel.neighbours(candidate)
+    pick_fields = merge_form.pick_fields()
+    for row in rows:
+        row.pick = pick_fields.get(row.name)
+    can_act = steward and pending and not held_by_other
+    claimed = claimed_message(candidate) if candidate.assigned_to_id else ""
+    previous_pk, next_pk = sel.neighbours(candidate, request.user if steward else None)
     context = {
         "candidate": candidate,
         "a": a,
@@ -176,10 +210,15 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
         "preview": preview,
         "pending": pending,
         "both_active": both_active,
-        "can_act": can_steward(request.user) and pending,
+        "can_act": can_act,
+        "picking": can_act and both_active and bool(pick_fields),
+        "can_take_over": steward and pending and held_by_other,
+        "held_by_me": pending and candidate.assigned_to_id == request.user.pk,
+        "claimed": claimed,
+        "claimed_badge": claimed.removesuffix("."),
         "previous_pk": previous_pk,
         "next_pk": next_pk,
-        "merge_form": forms.MergeForm(candidate=candidate, initial={"survivor": survivor.pk}),
+        "merge_form": merge_form,
         "not_a_match_form": forms.NotAMatchForm(),
         "defer_form": forms.DeferForm(initial={"comment": candidate.reason}),
     }
@@ -187,8 +226,9 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _next_after(request: HttpRequest, candidate: MatchCandidate) -> HttpResponse:
-    """Work goes on with the next open candidate, or back to the queue when it is clear."""
-    nxt = sel.next_open_candidate(exclude=candidate.pk)
+    """Work goes on with the next open candidate nobody else has claimed, or back to the
+    queue when there is none."""
+    nxt = sel.next_open_candidate(exclude=candidate.pk, user=request.user)
     if nxt is None:
         messages.info(request, "The review queue is clear.")
         return go(request, reverse("steward:queue"))
@@ -207,23 +247,61 @@ def merge(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return refuse(request, form_errors(form), back)
     survivor = form.survivor_record()
+    picks = form.picks()
     try:
-        services.merge_candidate(
-            candidate, actor=request.user, survivor=survivor, reason=form.cleaned_data["reason"]
+        services.merge_candidate_with_picks(
+            candidate,
+            actor=request.user,
+            survivor=survivor,
+            picks=picks,
+            reason=form.cleaned_data["reason"],
         )
     except MdmError as exc:
         return refuse(request, exc, back)
     other = candidate.golden_b if survivor.pk == candidate.golden_a_id else candidate.golden_a
+    pinned = ", ".join(sel.field_label(name) for name in picks)
     messages.success(
         request,
         linked(
-            f"Merged {other.canonical_id} into",
+            f"Merged {other.canonical_id}{f' (pinned {pinned})' if pinned else ''} into",
             reverse("steward:record", args=[survivor.canonical_id]),
             survivor.canonical_id,
         ),
         extra_tags="html",
     )
     return _next_after(request, candidate)
+
+
+@action
+def take_over(request: HttpRequest, pk: int) -> HttpResponse:
+    """Claim a pair another steward holds (they left, or asked for help)."""
+    candidate = _candidate(pk)
+    back = reverse("steward:compare", args=[pk])
+    before = MatchCandidate.objects.select_related("assigned_to").get(pk=pk).assigned_to
+    try:
+        services.claim_candidate(candidate, actor=request.user, force=True)
+    except MdmError as exc:
+        return refuse(request, exc, back)
+    if before is not None and before.pk != request.user.pk:
+        messages.success(request, f"You took this pair over from {person(before)}.")
+    return go(request, back)
+
+
+@action
+def release(request: HttpRequest, pk: int) -> HttpResponse:
+    """Give the pair back to the queue undecided."""
+    candidate = _candidate(pk)
+    try:
+        released = services.release_candidate(candidate, actor=request.user)
+    except MdmError as exc:
+        return refuse(request, exc, reverse("steward:compare", args=[pk]))
+    if released:
+        messages.info(
+            request,
+            f"Released {candidate.golden_a.canonical_id} ~ {candidate.golden_b.canonical_id}: "
+            "any steward can pick it up.",
+        )
+    return go(request, reverse("steward:queue"))
 
 
 @action

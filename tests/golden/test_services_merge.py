@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from golden.exceptions import AlreadyDecided, MdmError, MergeConflict
+from golden.exceptions import AlreadyClaimed, AlreadyDecided, MdmError, MergeConflict
 from golden.models import (
     GoldenChange,
     GoldenRecord,
@@ -16,14 +19,18 @@ from golden.models import (
     SourceRecord,
     UnmergeProposal,
 )
+from golden.services import candidates as service
 from golden.services import (
+    claim_candidate,
     decide_unmerge_proposal,
     defer_candidate,
     ingest_records,
     mark_not_a_match,
     merge_candidate,
+    merge_candidate_with_picks,
     merge_golden_records,
     pin_attribute,
+    release_candidate,
     undo_merge,
     unmerge_source_record,
     unpin_attribute,
@@ -302,3 +309,139 @@ def test_pins_survive_recomputation_and_unpin_restores_survivorship(pair, system
     assert a.attributes["name"] == "Blue Harbour Partners LLC"
     with pytest.raises(MdmError, match="no attribute .colour. that can be pinned"):
         pin_attribute(a, "colour", "blue", actor=steward)
+
+
+# --- claims ---------------------------------------------------------------------------
+
+
+def _candidate_of(pair):
+    a, b = pair
+    return MatchCandidate.objects.get(golden_a=a, golden_b=b)
+
+
+@pytest.mark.django_db
+def test_a_claim_is_exclusive_and_says_who_holds_it_since_when(pair, steward, admin_user):
+    candidate = _candidate_of(pair)
+    held = claim_candidate(candidate, actor=steward)
+    assert held.assigned_to == steward and held.assigned_at is not None
+    assert claim_candidate(candidate, actor=steward).assigned_at == held.assigned_at  # no-op
+    MatchCandidate.objects.filter(pk=candidate.pk).update(
+        assigned_at=timezone.now() - timedelta(minutes=3, seconds=5)
+    )
+    with pytest.raises(AlreadyClaimed, match="^Claimed by stella 3 minutes ago.$") as refused:
+        claim_candidate(candidate, actor=admin_user)
+    assert refused.value.status_code == 409 and refused.value.code == "already_claimed"
+    candidate.refresh_from_db()
+    assert candidate.assigned_to == steward
+    taken = claim_candidate(candidate, actor=admin_user, force=True)
+    assert taken.assigned_to == admin_user
+    reasons = list(candidate.history.order_by("history_id").values_list("history_change_reason"))
+    assert reasons[-2:] == [("claimed",), ("taken over from stella",)]
+
+
+@pytest.mark.django_db
+def test_a_claim_lost_between_read_and_write_is_refused(pair, steward, admin_user, monkeypatch):
+    """Two stewards claim at once: both read the pair unclaimed, one writes first. The
+    conditional update of the other matches no row, so it is told who won."""
+    candidate = _candidate_of(pair)
+    real_current = service._current
+    reads = []
+
+    def read_then_lose_the_race(c):
+        seen = real_current(c)
+        if not reads:  # the rival's claim lands right after our read
+            MatchCandidate.objects.filter(pk=c.pk).update(
+                assigned_to=steward, assigned_at=seen.created_at
+            )
+        reads.append(seen.assigned_to_id)
+        return seen
+
+    monkeypatch.setattr(service, "_current", read_then_lose_the_race)
+    with pytest.raises(AlreadyClaimed, match="Claimed by stella"):
+        service.claim_candidate(candidate, actor=admin_user)
+    assert reads[0] is None  # it did see the pair unclaimed
+    candidate.refresh_from_db()
+    assert candidate.assigned_to == steward
+
+
+@pytest.mark.django_db
+def test_claims_on_decided_pairs_and_release(pair, steward, admin_user):
+    candidate = _candidate_of(pair)
+    assert release_candidate(candidate, actor=steward) is False  # nothing to release
+    claim_candidate(candidate, actor=steward)
+    with pytest.raises(AlreadyClaimed):
+        release_candidate(candidate, actor=admin_user)
+    assert release_candidate(candidate, actor=steward) is True
+    candidate.refresh_from_db()
+    assert candidate.assigned_to is None and candidate.assigned_at is None
+    assert candidate.history.latest().history_change_reason == "released"
+    with pytest.raises(MdmError, match="Only a steward"):
+        claim_candidate(candidate, actor=None)
+    mark_not_a_match(candidate, actor=steward)
+    with pytest.raises(AlreadyDecided, match="Not a match"):
+        claim_candidate(candidate, actor=admin_user)
+
+
+@pytest.mark.django_db
+def test_only_the_holder_decides_a_claimed_pair_and_the_decision_releases_it(
+    pair, steward, admin_user
+):
+    candidate = _candidate_of(pair)
+    claim_candidate(candidate, actor=steward)
+    for decide in (
+        lambda: merge_candidate(candidate, actor=admin_user),
+        lambda: mark_not_a_match(candidate, actor=admin_user),
+        lambda: defer_candidate(candidate, actor=admin_user, comment="x"),
+    ):
+        with pytest.raises(AlreadyClaimed, match="Take it over to decide it"):
+            decide()
+    candidate.refresh_from_db()
+    assert candidate.status == "open" and candidate.assigned_to == steward
+    defer_candidate(candidate, actor=steward, comment="ask the owner")
+    candidate.refresh_from_db()
+    assert candidate.status == "deferred" and candidate.assigned_to is None
+    claim_candidate(candidate, actor=admin_user)
+    merge_candidate(candidate, actor=None)  # the system is not held back by a claim
+    candidate.refresh_from_db()
+    assert candidate.status == "merged" and candidate.assigned_to is None
+
+
+# --- merge with picked values --------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_merge_with_picks_pins_the_picked_values_on_the_survivor(pair, steward):
+    a, b = pair
+    event = merge_candidate_with_picks(
+        _candidate_of(pair),
+        actor=steward,
+        survivor=a,
+        picks={"name": "Blue Harbor Partners"},
+        reason="PSA has the legal name",
+    )
+    survivor = golden(a.canonical_id)
+    assert event.survivor_id == a.pk and golden(b.canonical_id).status == "merged"
+    assert survivor.attributes["name"] == "Blue Harbor Partners" == survivor.name
+    assert survivor.lineage["name"]["rule"] == "steward_pin"
+    assert survivor.lineage["name"]["pinned_by"] == "stella"
+    assert survivor.attributes["phone"] == "+16175550100"  # survivorship for the rest
+    # The change feed ends with the pinned value.
+    last = GoldenChange.objects.filter(golden=survivor).latest("id")
+    assert last.snapshot["attributes"]["name"] == "Blue Harbor Partners"
+    # Undoing the merge takes the picks with it.
+    undo_merge(event, actor=steward)
+    restored = golden(a.canonical_id)
+    assert restored.pins == {} and restored.attributes["name"] == "Blue Harbor Partners LLC"
+
+
+@pytest.mark.django_db
+def test_merge_with_picks_is_all_or_nothing(pair, steward):
+    before = state()
+    candidate = _candidate_of(pair)
+    with pytest.raises(MdmError, match="no attribute 'colour'"):
+        merge_candidate_with_picks(
+            candidate, actor=steward, picks={"name": "Blue Harbor", "colour": "blue"}
+        )
+    assert state() == before
+    candidate.refresh_from_db()
+    assert candidate.status == "open" and MergeEvent.objects.count() == 0

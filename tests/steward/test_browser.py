@@ -15,6 +15,7 @@ from playwright import sync_api
 from playwright.sync_api import expect
 
 from golden.models import GoldenRecord, MatchCandidate, SourceRecord
+from golden.services import claim_candidate
 from tests.steward.conftest import golden, ingest
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -107,8 +108,19 @@ def test_steward_clears_a_pair_with_the_keyboard_then_undoes_and_unmerges(
     detail = candidate.evidence[0]["detail"]
     expect(page.get_by_text(detail[0].upper() + detail[1:]).first).to_be_visible()
     expect(page.get_by_role("heading", name=f"After the merge: {a.canonical_id}")).to_be_visible()
+    expect(page.locator(".badge.claim-mine")).to_have_text("Assigned to you")  # opened = claimed
+    assert MatchCandidate.objects.get(pk=candidate.pk).assigned_to == steward
     assert_no_horizontal_overflow(page)
     shoot(page, "compare-laptop")
+
+    # Keep B's name: the preview (htmx) shows it as the steward's pin.
+    preview_name = page.locator("#merge-preview tr", has_text="Name")
+    expect(preview_name).to_contain_text("Blue Harbor Partners LLC")
+    page.get_by_label("Keep for Name").select_option("b")
+    expect(preview_name).to_contain_text("pinned by a steward (stella)")
+    expect(page.locator("#merge-preview")).to_contain_text("except the values you picked (Name)")
+    shoot(page, "compare-picked")
+    page.keyboard.press("Escape")  # leave the select: shortcuts wait while it has the focus
 
     # s switches the survivor; the preview follows (htmx), and back again.
     page.keyboard.press("s")
@@ -122,6 +134,7 @@ def test_steward_clears_a_pair_with_the_keyboard_then_undoes_and_unmerges(
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(rf"/steward/compare/{second_candidate.pk}/$"))
     assert golden(b.canonical_id).merged_into_id == a.pk
+    assert golden(a.canonical_id).attributes["name"] == "Blue Harbor Partners"
 
     # The notice links to the survivor: lineage, crosswalk and history are there.
     page.get_by_role("link", name=a.canonical_id).first.click()
@@ -129,6 +142,9 @@ def test_steward_clears_a_pair_with_the_keyboard_then_undoes_and_unmerges(
     values = page.locator("table.values")
     expect(values.get_by_role("row", name=re.compile("Phone"))).to_contain_text("PSA 5531")
     expect(values.get_by_role("row", name=re.compile("City"))).to_contain_text("CRM 001BH")
+    name_row = values.get_by_role("row", name=re.compile("^Name"))
+    expect(name_row).to_contain_text("Blue Harbor Partners")
+    expect(name_row).to_contain_text("Pinned by stella")
     expect(page.locator("ol.timeline")).to_contain_text(f"stella · merged into {a.canonical_id}")
     assert_no_horizontal_overflow(page)
     shoot(page, "record-after-merge")
@@ -182,15 +198,23 @@ def test_viewer_reads_but_sees_no_action_buttons(page, viewer, candidate, system
     expect(page.get_by_role("button")).to_have_count(2)  # search and log out only
 
 
-def test_main_pages_at_laptop_and_large_widths(page, steward, candidate, second_candidate, systems):
+def test_main_pages_at_laptop_and_large_widths(
+    page, steward, admin_user, candidate, second_candidate, systems
+):
     ingest(systems, "erp", {"source_id": "C-7", "name": "Bad Country Ltd", "country": "Atlantis"})
     ingest(systems, "psa", {"source_id": "P-1", "name": "Audit 2026"}, entity_type="project")
+    claim_candidate(second_candidate, actor=admin_user)  # ada is working on Green Field
     log_in(page, "stella", "pw-stella")
     page.keyboard.press("/")
     page.keyboard.type("C-1187")
     page.keyboard.press("Enter")
     expect(page.locator("#search-results")).to_contain_text("1 result")
     expect(page.locator(".xid.hit")).to_contain_text("C-1187")
+    # Names are found despite typos, as the steward types (htmx).
+    page.locator("#q").fill("Gren Feild Advisers")
+    expect(page.locator("#search-results")).to_contain_text("Green Field Advisors Ltd")
+    expect(page.locator("#search-results .similarity").first).to_contain_text("name ")
+    shoot(page, "search-fuzzy")
     pages = {
         "dashboard": "/steward/",
         "queue": "/steward/queue/",
@@ -206,6 +230,20 @@ def test_main_pages_at_laptop_and_large_widths(page, steward, candidate, second_
             expect(page.locator("h1")).to_be_visible()
             assert_no_horizontal_overflow(page)
             shoot(page, f"{name}-{width}")
+    # Ada's pair: stella sees who holds it, cannot decide it, and may take it over.
+    page.set_viewport_size(LAPTOP)
+    page.goto(f"/steward/compare/{second_candidate.pk}/")
+    expect(page.get_by_text("Claimed by ada just now.").first).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("Merge|Not a match|Defer"))).to_have_count(0)
+    shoot(page, "compare-claimed")
+    page.goto("/steward/queue/")
+    expect(page.locator("td.assignee", has_text="ada")).to_have_count(1)
+    expect(page.locator("td.assignee", has_text="You")).to_have_count(1)
+    page.goto(f"/steward/compare/{second_candidate.pk}/")
+    page.get_by_role("button", name="Take over").click()
+    expect(page.get_by_text("You took this pair over from ada.")).to_be_visible()
+    expect(page.get_by_role("button", name="Merge m")).to_be_visible()
+    assert MatchCandidate.objects.get(pk=second_candidate.pk).assigned_to == steward
     page.goto("/steward/")
     page.keyboard.press("?")
     expect(page.get_by_role("heading", name="Keyboard shortcuts")).to_be_visible()

@@ -29,6 +29,8 @@ def action_posts(candidate: MatchCandidate) -> list[tuple[str, dict]]:
     a, b = candidate.golden_a, candidate.golden_b
     record = SourceRecord.objects.filter(golden=a).first()
     return [
+        (f"/steward/compare/{candidate.pk}/take-over/", {}),
+        (f"/steward/compare/{candidate.pk}/release/", {}),
         (f"/steward/compare/{candidate.pk}/merge/", {"survivor": a.pk}),
         (f"/steward/compare/{candidate.pk}/not-a-match/", {"reason": "no"}),
         (f"/steward/compare/{candidate.pk}/defer/", {"comment": "later"}),
@@ -41,7 +43,7 @@ def action_posts(candidate: MatchCandidate) -> list[tuple[str, dict]]:
 
 
 def state() -> list[tuple]:
-    return list(MatchCandidate.objects.values_list("pk", "status", "reason")) + [
+    return list(MatchCandidate.objects.values_list("pk", "status", "reason", "assigned_to")) + [
         (MergeEvent.objects.count(),)
     ]
 
@@ -81,6 +83,9 @@ def test_viewer_reads_every_page_without_action_buttons(viewer_client, candidate
         assert "/unmerge/" not in html and "/pin/" not in html, url
     compare = viewer_client.get(f"/steward/compare/{candidate.pk}/").content.decode()
     assert "only data stewards can decide" in compare
+    assert "/take-over/" not in compare and "/release/" not in compare
+    candidate.refresh_from_db()
+    assert candidate.assigned_to is None  # reading a pair does not claim it
 
 
 @pytest.mark.django_db

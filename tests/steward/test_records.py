@@ -3,9 +3,17 @@ exception queues and the dashboard."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from golden.models import ExternalReference, MatchCandidate, MergeEvent, UnmergeProposal
+from golden.models import (
+    ExternalReference,
+    GoldenRecord,
+    MatchCandidate,
+    MergeEvent,
+    UnmergeProposal,
+)
 from golden.services import merge_candidate, pin_attribute
 from tests.steward.conftest import golden, ingest
 
@@ -193,6 +201,100 @@ def test_search_answers_htmx_with_results_only(steward_client, candidate):
     response = steward_client.get("/steward/search/?q=harbor", HTTP_HX_REQUEST="true")
     assert "<html" not in text(response) and "2 results" in text(response)
     assert "result" not in text(steward_client.get("/steward/search/?q=", HTTP_HX_REQUEST="true"))
+
+
+@pytest.fixture
+def firms(systems):
+    """A few names that look alike, to rank."""
+    ingest(
+        systems,
+        "crm",
+        {"source_id": "001AC", "name": "Acme Consulting GmbH", "country": "DE"},
+        {"source_id": "001AL", "name": "Acme Logistics AG", "country": "DE"},
+        {"source_id": "001NW", "name": "Northwind Consulting Partners Ltd", "country": "GB"},
+        {"source_id": "001ST", "name": "Studio 5531 Design LLC", "country": "US"},
+        {"source_id": "001MT", "name": "Merinova Tech Ltd", "country": "GB"},
+    )
+    return {g.name: g for g in GoldenRecord.objects.all()}
+
+
+def result_names(html: str) -> list[str]:
+    return re.findall(r"<td>([^<]+)</td>\s*<td>(?:Customer|Project)", html)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "first"),
+    [
+        ("Acme Consluting", "Acme Consulting GmbH"),  # a typo in one word
+        ("acme consulting gmbh", "Acme Consulting GmbH"),
+        ("Northwnd Consultng", "Northwind Consulting Partners Ltd"),  # a typo in each word
+        ("Merinova Technology", "Merinova Tech Ltd"),  # an abbreviation as stored
+        ("Merionva Tech", "Merinova Tech Ltd"),
+        ("Harbuor Partners", "Blue Harbor Partners"),  # ties (the LLC is no part) by name
+    ],
+)
+def test_search_finds_names_despite_typos_best_first(
+    steward_client, candidate, firms, query, first
+):
+    html = text(steward_client.get("/steward/search/", {"q": query}))
+    names = result_names(html)
+    assert names and names[0] == first, names
+    assert re.search(r'class="similarity"[^>]*>name \d+%<', html)
+
+
+@pytest.mark.django_db
+def test_search_ranks_by_similarity_and_leaves_out_unlike_names(steward_client, candidate, firms):
+    html = text(steward_client.get("/steward/search/", {"q": "Acme Consulting"}))
+    scores = dict(
+        zip(result_names(html), map(int, re.findall(r">name (\d+)%<", html)), strict=True)
+    )
+    assert scores["Acme Consulting GmbH"] == 100  # the legal form is no part of the name
+    assert scores["Acme Consulting GmbH"] > scores.get("Acme Logistics AG", 0)
+    assert scores["Acme Consulting GmbH"] > scores["Northwind Consulting Partners Ltd"]
+    assert list(scores.values()) == sorted(scores.values(), reverse=True)
+    assert "Blue Harbor Partners LLC" not in scores and "Studio 5531 Design LLC" not in scores
+
+
+@pytest.mark.django_db
+def test_search_lists_exact_id_hits_before_names(steward_client, candidate, firms):
+    # "5531" is Blue Harbor's PSA ID and part of the studio's name.
+    html = text(steward_client.get("/steward/search/", {"q": "5531"}))
+    names = result_names(html)
+    assert names[0] == "Blue Harbor Partners" and "Studio 5531 Design LLC" in names[1:]
+    assert '<span class="badge id-hit">system ID</span>' in html
+    cid = firms["Acme Consulting GmbH"].canonical_id
+    html = text(steward_client.get("/steward/search/", {"q": cid.lower()}))
+    assert '<span class="badge id-hit">canonical ID</span>' in html and "1 result" in html
+
+
+@pytest.mark.django_db
+def test_search_of_a_name_nothing_resembles_finds_nothing(steward_client, candidate, firms):
+    html = text(steward_client.get("/steward/search/", {"q": "Zyxwv Quokka"}))
+    assert "0 results" in html and "Nothing found" in html
+
+
+@pytest.mark.django_db
+def test_search_query_count_does_not_grow_with_the_results(
+    steward_client, candidate, firms, django_assert_num_queries
+):
+    # session, user, groups; canonical ID; system IDs; names (and a second look when
+    # every word has a typo); the records found; their source records and references.
+    with django_assert_num_queries(10):
+        steward_client.get("/steward/search/", {"q": "Northwnd Consultng"})
+    with django_assert_num_queries(9):
+        steward_client.get("/steward/search/", {"q": "consulting"})
+
+
+@pytest.mark.django_db
+def test_search_name_ranking_reads_a_bounded_number_of_rows(candidate, firms, monkeypatch):
+    from golden.steward import selectors
+
+    monkeypatch.setattr(selectors, "NAME_PREFILTER", 2)
+    hits = selectors.search_golden_records("Acme Consulting")
+    # The two names containing the most query words are the ones ranked.
+    assert [h.golden.name for h in hits][:1] == ["Acme Consulting GmbH"]
+    assert len(hits) <= 2
 
 
 # --- exceptions ---------------------------------------------------------------------

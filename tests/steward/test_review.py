@@ -140,8 +140,13 @@ def test_choosing_the_other_survivor_refreshes_the_preview_fragment(steward_clie
 @pytest.mark.django_db
 def test_compare_query_count_is_fixed(steward_client, candidate, django_assert_num_queries):
     # session, user, groups; candidate; two goldens with sources and references (3 each);
-    # neighbours (2); preview: sources, systems; decided-by is select_related.
-    with django_assert_num_queries(13):
+    # neighbours (2); preview: sources, systems; decided-by and assignee are select_related;
+    # the claim: read it, then savepoint, conditional update, re-read, save, history row,
+    # release savepoint.
+    with django_assert_num_queries(20):
+        steward_client.get(f"/steward/compare/{candidate.pk}/")
+    # Opening a pair you already hold reads the claim and writes nothing.
+    with django_assert_num_queries(14):
         steward_client.get(f"/steward/compare/{candidate.pk}/")
 
 
@@ -239,7 +244,8 @@ def test_a_second_decision_shows_already_decided_and_changes_nothing(
     steward, candidate, admin_user
 ):
     first, second = logged_in(steward), logged_in(admin_user)
-    # Both stewards opened the pair; the first merges.
+    # Both stewards opened the pair (the first holds it now); the first merges.
+    assert first.get(f"/steward/compare/{candidate.pk}/").status_code == 200
     assert second.get(f"/steward/compare/{candidate.pk}/").status_code == 200
     first.post(f"/steward/compare/{candidate.pk}/merge/", {"survivor": candidate.golden_a_id})
     response = second.post(
@@ -288,3 +294,101 @@ def test_a_pair_with_a_record_merged_elsewhere_offers_no_merge(
     assert "is merged, not active" in text(response)
     candidate.refresh_from_db()
     assert candidate.status == "open"
+
+
+# --- picking the surviving value per field ------------------------------------------
+
+
+@pytest.mark.django_db
+def test_compare_offers_a_pick_only_where_both_records_have_differing_values(
+    steward_client, candidate
+):
+    html = text(steward_client.get(f"/steward/compare/{candidate.pk}/"))
+    # The names differ: survivorship, A's or B's value. Only A has a city, only B a phone.
+    assert '<select name="pick_name" id="id_pick_name" form="merge" data-merge-choice>' in html
+    assert '<option value="a">A&#x27;s value</option>' in html
+    assert "pick_city" not in html and "pick_phone" not in html
+    assert "Values picked in the table are pinned" in html
+
+
+@pytest.mark.django_db
+def test_the_preview_shows_picked_values_as_pins(steward_client, candidate):
+    a, b = candidate.golden_a, candidate.golden_b
+    response = steward_client.get(
+        f"/steward/compare/{candidate.pk}/?survivor={a.pk}&pick_name=b", HTTP_HX_REQUEST="true"
+    )
+    html = text(response)
+    assert "<html" not in html
+    assert "except the values you picked (Name), which are pinned" in html
+    assert (
+        "<td>Blue Harbor Partners LLC</td>\n      <td>Blue Harbor Partners</td>\n"
+        '      <td class="origin">pinned by a steward (stella)</td>'
+    ) in html
+    # A side that is not offered, or a value that is not a side, is ignored.
+    html = text(
+        steward_client.get(
+            f"/steward/compare/{candidate.pk}/?survivor={b.pk}&pick_city=a&pick_name=x",
+            HTTP_HX_REQUEST="true",
+        )
+    )
+    assert "pinned by a steward" not in html and "you picked" not in html
+
+
+@pytest.mark.django_db
+def test_merge_pins_the_picked_values_on_the_survivor(steward_client, steward, candidate):
+    a, b = candidate.golden_a, candidate.golden_b
+    preview = text(
+        steward_client.get(
+            f"/steward/compare/{candidate.pk}/?survivor={a.pk}&pick_name=b", HTTP_HX_REQUEST="true"
+        )
+    )
+    response = steward_client.post(
+        f"/steward/compare/{candidate.pk}/merge/",
+        {"survivor": a.pk, "pick_name": "b", "reason": "PSA has the legal name"},
+        follow=True,
+    )
+    assert f"Merged {b.canonical_id} (pinned Name) into" in text(response)
+    survivor = golden(a.canonical_id)
+    assert survivor.attributes["name"] == "Blue Harbor Partners"
+    assert survivor.lineage["name"]["rule"] == "steward_pin"
+    assert survivor.pins["name"]["value"] == "Blue Harbor Partners"
+    assert survivor.pins["name"]["by"] == "stella"
+    assert golden(b.canonical_id).status == "merged"
+    # The preview said so, and the record page shows the pin.
+    assert "<td>Blue Harbor Partners</td>" in preview
+    page = text(steward_client.get(f"/steward/records/{a.canonical_id}/"))
+    assert "Pinned by stella" in page
+
+
+@pytest.mark.django_db
+def test_merge_without_picks_leaves_survivorship_alone(steward_client, candidate):
+    a = candidate.golden_a
+    steward_client.post(
+        f"/steward/compare/{candidate.pk}/merge/", {"survivor": a.pk, "pick_name": ""}
+    )
+    survivor = golden(a.canonical_id)
+    assert survivor.pins == {} and survivor.lineage["name"]["rule"] != "steward_pin"
+
+
+@pytest.mark.django_db
+def test_an_invalid_pick_refuses_the_merge(steward_client, candidate):
+    response = steward_client.post(
+        f"/steward/compare/{candidate.pk}/merge/",
+        {"survivor": candidate.golden_a_id, "pick_name": "both"},
+        follow=True,
+    )
+    assert "Select a valid choice" in text(response)
+    candidate.refresh_from_db()
+    assert candidate.status == "open" and MergeEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_undoing_a_merge_drops_the_picked_pins(steward_client, candidate):
+    a = candidate.golden_a
+    steward_client.post(
+        f"/steward/compare/{candidate.pk}/merge/", {"survivor": a.pk, "pick_name": "b"}
+    )
+    event = MergeEvent.objects.get()
+    steward_client.post(f"/steward/records/{a.canonical_id}/undo-merge/", {"event": event.pk})
+    restored = golden(a.canonical_id)
+    assert restored.pins == {} and restored.attributes["name"] == "Blue Harbor Partners LLC"
