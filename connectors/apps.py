@@ -17,3 +17,8 @@ class ConnectorsConfig(AppConfig):
             weak=False,
             dispatch_uid="connectors.kick_fan_out",
         )
+
+        from connectors.steward import dashboard_panel
+        from golden.steward.dashboard import register_panel
+
+        register_panel(dashboard_panel)

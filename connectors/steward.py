@@ -4,6 +4,8 @@ app) and reuses the workbench's access rules and layout."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,9 +15,21 @@ from connectors import selectors, services
 from connectors.models import OutboundMessage
 from golden.exceptions import MdmError
 from golden.roles import can_steward
+from golden.steward.dashboard import Panel
 from golden.steward.views import action, page
 
 PROBLEMS = list(OutboundMessage.REPLAYABLE)
+
+
+def _dashboard_context() -> dict[str, Any]:
+    totals = {status: 0 for status in OutboundMessage.Status.values}
+    for row in selectors.sync_report():
+        for status in totals:
+            totals[status] += row[status]
+    return {"sync": totals, "sync_problems": totals["failed"] + totals["dead"]}
+
+
+dashboard_panel = Panel("connectors/_dashboard_sync.html", _dashboard_context)
 
 
 @page

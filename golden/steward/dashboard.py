@@ -4,8 +4,10 @@ decisions per day, auto-link rate, exceptions. Reads only."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
@@ -21,6 +23,27 @@ from golden.models import (
     UnmergeProposal,
 )
 from golden.steward.selectors import AGES, band_counts, projects_not_ready
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A dashboard card another app contributes (outbound sync registers one), so the
+    workbench shows it without golden importing that app."""
+
+    template: str
+    context: Callable[[], dict[str, Any]]
+
+
+PANELS: list[Panel] = []
+
+
+def register_panel(panel: Panel) -> None:
+    if panel not in PANELS:
+        PANELS.append(panel)
+
+
+def extra_panels() -> list[dict[str, Any]]:
+    return [{"template": panel.template, **panel.context()} for panel in PANELS]
 
 
 @dataclass

@@ -107,6 +107,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "links": dash.link_outcomes(),
         "exceptions": dash.exception_counts(),
         "open_total": MatchCandidate.objects.filter(status=MatchCandidate.Status.OPEN).count(),
+        "panels": dash.extra_panels(),
     }
     return render(request, "steward/dashboard.html", context)
 
@@ -219,6 +220,8 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
         "previous_pk": previous_pk,
         "next_pk": next_pk,
         "merge_form": merge_form,
+        "related_a": sel.related_records(a),
+        "related_b": sel.related_records(b),
         "not_a_match_form": forms.NotAMatchForm(),
         "defer_form": forms.DeferForm(initial={"comment": candidate.reason}),
     }

@@ -75,3 +75,10 @@ def test_replay_all(steward, failed: OutboundMessage) -> None:
 def test_anonymous_goes_to_login() -> None:
     response = Client().get(reverse("sync-status"))
     assert response.status_code == 302 and "/steward/login/" in response["Location"]
+
+
+def test_dashboard_shows_the_sync_panel(steward, failed: OutboundMessage) -> None:
+    html = logged_in(steward).get(reverse("steward:dashboard")).content.decode()
+    assert "Outbound sync" in html
+    assert reverse("sync-status") in html
+    assert "<strong>1</strong> failed deliveries" in html

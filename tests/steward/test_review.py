@@ -142,11 +142,11 @@ def test_compare_query_count_is_fixed(steward_client, candidate, django_assert_n
     # session, user, groups; candidate; two goldens with sources and references (3 each);
     # neighbours (2); preview: sources, systems; decided-by and assignee are select_related;
     # the claim: read it, then savepoint, conditional update, re-read, save, history row,
-    # release savepoint.
-    with django_assert_num_queries(20):
+    # release savepoint; related records of each side (merged in, subsidiaries, projects).
+    with django_assert_num_queries(26):
         steward_client.get(f"/steward/compare/{candidate.pk}/")
     # Opening a pair you already hold reads the claim and writes nothing.
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(20):
         steward_client.get(f"/steward/compare/{candidate.pk}/")
 
 
@@ -392,3 +392,27 @@ def test_undoing_a_merge_drops_the_picked_pins(steward_client, candidate):
     steward_client.post(f"/steward/records/{a.canonical_id}/undo-merge/", {"event": event.pk})
     restored = golden(a.canonical_id)
     assert restored.pins == {} and restored.attributes["name"] == "Blue Harbor Partners LLC"
+
+
+@pytest.mark.django_db
+def test_compare_shows_related_records_of_each_side(steward_client, systems, candidate):
+    # A subsidiary and a project of the CRM account, ingested from the same CRM.
+    [child] = ingest(
+        systems,
+        "crm",
+        {
+            "source_id": "BH-UK",
+            "name": "Blue Harbor UK Ltd",
+            "country": "GB",
+            "parent_source_id": "001BH",
+        },
+    )
+    [project] = ingest(
+        systems,
+        "crm",
+        {"source_id": "OPP-1", "name": "Harbor audit", "customer_source_id": "001BH"},
+        entity_type="project",
+    )
+    html = text(steward_client.get(f"/steward/compare/{candidate.pk}/"))
+    assert "Related records" in html
+    assert child.canonical_id in html and project.canonical_id in html
