@@ -70,17 +70,19 @@ def _candidate_records(
 ) -> list[SourceRecord]:
     if not keys:
         return []
-    rows = BlockingKey.objects.filter(
-        entity_type=entity_type,
-        key__in=keys,
-        source_record__golden__status=GoldenRecord.Status.ACTIVE,
-    ).values_list("key", "source_record_id")
+    # The key lookup stays on the (entity_type, key) index alone; whether a record's golden
+    # record is still active is checked on the few records it returns.
+    rows = BlockingKey.objects.filter(entity_type=entity_type, key__in=keys).values_list(
+        "key", "source_record_id"
+    )
     rows = list(rows[: MAX_BLOCK_SIZE * max(len(keys), 1)])
     sizes = Counter(key for key, _ in rows)
     ids = {record_id for key, record_id in rows if sizes[key] <= MAX_BLOCK_SIZE}
     if not ids:
         return []
-    records = SourceRecord.objects.filter(id__in=ids).select_related("golden")
+    records = SourceRecord.objects.filter(
+        id__in=ids, golden__status=GoldenRecord.Status.ACTIVE
+    ).select_related("golden")
     if exclude_golden is not None:
         records = records.exclude(golden_id=exclude_golden)
     return list(records)
