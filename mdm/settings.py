@@ -259,6 +259,14 @@ MDM_TARGETS = {
         "url": env_str("MDM_ERP_URL", "http://127.0.0.1:8713"),
         "token": env_str("MDM_ERP_TOKEN", "netsuite-sandbox-token"),
     },
+    # A real Tryton server (JSON-RPC); its routes are seeded disabled.
+    "tryton": {
+        "adapter": "tryton",
+        "url": env_str("MDM_TRYTON_URL", "http://127.0.0.1:8000"),
+        "database": env_str("MDM_TRYTON_DATABASE", "mdm"),
+        "user": env_str("MDM_TRYTON_USER", "admin"),
+        "password": env_str("MDM_TRYTON_PASSWORD", "admin"),
+    },
 }
 
 # Delivery timing: exponential backoff with jitter (base × 2^(attempt-1), capped), the
@@ -274,6 +282,10 @@ MDM_SYNC = {
     "max_wait_seconds": float(env_str("MDM_SYNC_MAX_WAIT_SECONDS", "86400")),
     "requeue_after_seconds": float(env_str("MDM_SYNC_REQUEUE_AFTER_SECONDS", "60")),
 }
+
+# Prometheus metrics at /metrics (connectors/metrics.py): when set, scrapes must send
+# `Authorization: Bearer <token>`; unset, the endpoint is open.
+MDM_METRICS_TOKEN = env_str("MDM_METRICS_TOKEN", "")
 
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {

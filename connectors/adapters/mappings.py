@@ -135,6 +135,60 @@ FIELD_MAPPINGS: dict[str, dict[str, ObjectMapping]] = {
             },
         ),
     },
+    # Tryton (a real ERP over JSON-RPC; adapters/tryton.py). Plain names are fields of the
+    # object itself; prefixed ones go where Tryton keeps them: "address.<field>" on the
+    # party's first address (country by ISO code), "contact.<type>" a contact mechanism of
+    # that type, "identifier.tax" the tax identifier, "company.currency" the company's
+    # currency (ISO code). Customers and legal entities are parties keyed by
+    # ``party.code`` = canonical ID; a legal entity is the company on that party.
+    "tryton": {
+        C: ObjectMapping(
+            "party.party",
+            {
+                "name": "name",
+                "address.street": "address_line1",
+                "address.city": "city",
+                "address.postal_code": "postal_code",
+                "address.country": "country",
+                "contact.email": "email",
+                "contact.phone": "phone",
+                "contact.website": "website",
+                "identifier.tax": "tax_id",
+            },
+        ),
+        L: ObjectMapping(
+            "company.company",
+            {
+                "name": "name",
+                "address.street": "address_line1",
+                "address.city": "city",
+                "address.postal_code": "postal_code",
+                "address.country": "country",
+                "identifier.tax": "tax_id",
+                "company.currency": "base_currency",
+            },
+        ),
+        # A service product: the template carries name, code (golden's service code) and
+        # unit; the crosswalk keeps the product.product ID.
+        S: ObjectMapping(
+            "product.product",
+            {"name": "name", "code": "code", "default_uom": "unit"},
+        ),
+        # project.work's number is assigned by Tryton and read-only: the crosswalk keeps
+        # the work's ID. Time can be booked on it between the start and end dates.
+        P: ObjectMapping(
+            "project.work",
+            {
+                "name": "name",
+                "timesheet_start_date": "start_date",
+                "timesheet_end_date": "end_date",
+            },
+            {
+                "party": Reference(C, attribute="customer", required=True),
+                "company": Reference(L, attribute="billing_legal_entity", required=True),
+            },
+        ),
+    },
 }
 
 

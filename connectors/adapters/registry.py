@@ -1,7 +1,8 @@
 """Which adapter serves which target system.
 
 ``MDM_TARGETS[code]["adapter"]`` names it; without one, the system's kind decides
-(crm → Salesforce, erp → NetSuite, psa → Kantata). Adapters are built once per process
+(crm → Salesforce, erp → NetSuite, psa → Kantata). Tryton (a second ERP target, code
+``tryton``) is always named explicitly. Adapters are built once per process
 and configuration (they keep sessions and tokens).
 """
 
@@ -24,6 +25,7 @@ ADAPTERS: dict[str, str] = {
     "salesforce": "connectors.adapters.salesforce.SalesforceAdapter",
     "netsuite": "connectors.adapters.netsuite.NetSuiteAdapter",
     "kantata": "connectors.adapters.kantata.KantataAdapter",
+    "tryton": "connectors.adapters.tryton.TrytonAdapter",
 }
 DEFAULT_BY_KIND: dict[str, str] = {"crm": "salesforce", "erp": "netsuite", "psa": "kantata"}
 
