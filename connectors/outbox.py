@@ -224,8 +224,10 @@ def claim_message(message_id: int, *, worker: str, now: datetime | None = None) 
     """Claim one due pending message for ``worker``, or say why not."""
     now = now or timezone.now()
     with transaction.atomic():
+        # Lock the message row only: locking the joined target and golden rows too would
+        # make every other claim for the same target skip, and drop, its message.
         message = (
-            OutboundMessage.objects.select_for_update(skip_locked=True)
+            OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(pk=message_id, status=Status.PENDING)
             .select_related("target", "golden")
             .first()

@@ -332,3 +332,37 @@ def test_sweep_sends_each_due_message_once_per_requeue_window(cus: str) -> None:
     again = services.sweep_outbox(enqueue=False)
     assert first.fanned_out == 2 and len(first.ids) == 2
     assert again.ids == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_is_not_hidden_by_locks_on_the_target_or_golden_rows() -> None:
+    """Claims lock the message row only. Locking the joined target row too made every
+    concurrent claim for the same target skip, and drop, its message."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from connectors.outbox import claim_message, fan_out_changes
+    from connectors.testing import customer, ingest
+    from golden.models import SourceSystem
+
+    ingest("customer", "crm", customer(31))
+    fan_out_changes()
+    message = OutboundMessage.objects.filter(target__code="crm").get()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_target_row() -> None:
+        with transaction.atomic():
+            SourceSystem.objects.select_for_update().get(code="crm")
+            holding.set()
+            release.wait(10)
+        connection.close()
+
+    thread = threading.Thread(target=hold_target_row)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        assert claim_message(message.pk, worker="w2").outcome == "claimed"
+    finally:
+        release.set()
+        thread.join()
