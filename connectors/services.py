@@ -29,6 +29,7 @@ from connectors.models import (
 )
 from golden.exceptions import MdmError, NotFound
 from golden.models import ExternalReference, GoldenRecord, SourceSystem
+from mdm.context import correlation_scope, current_correlation_id
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -95,6 +96,16 @@ def build_delivery(message: OutboundMessage) -> Delivery:
 
 
 def deliver_claimed(message: OutboundMessage, *, worker: str) -> str:
+    """Deliver a claimed message under the correlation ID of the change that made it (the
+    ingest or steward request), so the delivery's log lines and the crosswalk's history
+    carry that ID however the message got here: ``sync_outbox``, a direct call, or a task
+    (whose header cannot carry it: a worker reads ``correlation_id`` from the message
+    properties, where Celery puts the task ID)."""
+    with correlation_scope(message.correlation_id or current_correlation_id()):
+        return _deliver_claimed(message, worker=worker)
+
+
+def _deliver_claimed(message: OutboundMessage, *, worker: str) -> str:
     try:
         adapter = registry.get_adapter(message.target)
     except AdapterError as exc:
@@ -120,6 +131,7 @@ def _pre_send(adapter: Adapter, delivery: Delivery, message: OutboundMessage, wo
     if problems:
         error = "Pre-send validation: " + "; ".join(problems)
         outbox.mark_failed(message, worker=worker, error=error)
+        log.warning("message %s failed: %s", message.pk, error)
         return "failed"
     missing = _missing_dependency(message.target, check.dependencies)
     if missing is not None:

@@ -9,6 +9,7 @@ from golden import web
 urlpatterns = [
     path("", web.home, name="home"),
     path("health/", web.health, name="health"),
+    path("metrics", include("connectors.metrics")),
     path("admin/", admin.site.urls),
     path("api/v1/sync/", include("connectors.api.urls")),
     path("api/v1/", include("golden.api.urls")),
