@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 correlation_id: ContextVar[str] = ContextVar("correlation_id", default="")
 
 HEADER = "X-Correlation-ID"
+# Celery's own message properties carry a "correlation_id" (the task ID), so ours has a
+# name of its own.
+TASK_HEADER = "mdm_correlation_id"
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -74,11 +77,11 @@ def connect_celery_signals() -> None:
     @before_task_publish.connect(weak=False)
     def _publish(headers: dict[str, Any] | None = None, **_: Any) -> None:
         if headers is not None and correlation_id.get():
-            headers["correlation_id"] = correlation_id.get()
+            headers[TASK_HEADER] = correlation_id.get()
 
     @task_prerun.connect(weak=False)
     def _prerun(task: Any = None, **_: Any) -> None:
-        value = getattr(task.request, "correlation_id", None) if task else None
+        value = getattr(task.request, TASK_HEADER, None) if task else None
         task.request._correlation_token = correlation_id.set(value or new_correlation_id())
 
     @task_postrun.connect(weak=False)
