@@ -334,7 +334,9 @@ def test_sweep_sends_each_due_message_once_per_requeue_window(cus: str) -> None:
     assert again.ids == []
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback like the other committing tests: a plain flush would re-create content
+# types that their restore then inserts again.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_claim_is_not_hidden_by_locks_on_the_target_or_golden_rows() -> None:
     """Claims lock the message row only. Locking the joined target row too made every
     concurrent claim for the same target skip, and drop, its message."""
