@@ -20,8 +20,21 @@ from bench.report import write_section  # noqa: E402
 from golden import synthetic  # noqa: E402
 
 FIELDS = [
-    "source_id", "name", "tax_id", "website", "email", "phone", "address_line1", "city", "region",
-    "postal_code", "country", "parent_source_id", "industry", "currency", "updated_at",
+    "source_id",
+    "name",
+    "tax_id",
+    "website",
+    "email",
+    "phone",
+    "address_line1",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "parent_source_id",
+    "industry",
+    "currency",
+    "updated_at",
 ]
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,12 +42,29 @@ ROOT = Path(__file__).resolve().parent.parent
 def timed_ingest(path: Path, system: str) -> tuple[float, int, str]:
     start = time.perf_counter()
     result = subprocess.run(
-        ["/usr/bin/time", "-v", sys.executable, "manage.py", "ingest", "--entity", "customer",
-         "--system", system, str(path), "--batch-size", "1000"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        [
+            "/usr/bin/time",
+            "-v",
+            sys.executable,
+            "manage.py",
+            "ingest",
+            "--entity",
+            "customer",
+            "--system",
+            system,
+            str(path),
+            "--batch-size",
+            "1000",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     elapsed = time.perf_counter() - start
-    peak_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1))
+    peak_kib = int(
+        re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1)
+    )
     summary = next(line for line in result.stdout.splitlines() if " rows: " in line)
     return elapsed, peak_kib, summary.split(" (correlation")[0]
 

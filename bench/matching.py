@@ -36,13 +36,17 @@ def row(fig: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--records", type=int, action="append", help="Approximate records (repeatable)")
+    parser.add_argument(
+        "--records", type=int, action="append", help="Approximate records (repeatable)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     rows = []
     for records in args.records or [100_000]:
-        figures = evaluate_customers(round(records / RECORDS_PER_COMPANY), seed=args.seed, workers=args.workers)
+        figures = evaluate_customers(
+            round(records / RECORDS_PER_COMPANY), seed=args.seed, workers=args.workers
+        )
         print(json.dumps(figures), flush=True)
         rows.append(row(figures))
     body = (

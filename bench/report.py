@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
-HEADER = "# Benchmarks\n\nMeasured, not asserted: each section is rewritten by `bench/run.sh <name>`.\n"
+HEADER = (
+    "# Benchmarks\n\nMeasured, not asserted: each section is rewritten by `bench/run.sh <name>`.\n"
+)
 
 
 def machine() -> str:
@@ -30,6 +32,10 @@ def write_section(name: str, title: str, body: str) -> None:
     section = f"<!-- bench:{name} -->\n## {title}\n\n_{stamp} · {machine()}_\n\n{body.strip()}\n<!-- /bench:{name} -->"
     text = DOC.read_text() if DOC.exists() else HEADER
     pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
+    text = (
+        pattern.sub(lambda _: section, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + section + "\n"
+    )
     DOC.write_text(text)
     print(f"Wrote section '{name}' to {DOC}")

@@ -209,8 +209,12 @@ def test_estimate_weights_learns_from_the_data_and_steward_decisions(systems):
         truth[(r.system, r.data["source_id"])] = r.entity_key
     decided = 0
     for candidate in MatchCandidate.objects.filter(status="open")[:20]:
-        key_a = {truth[(s.system.code, s.source_id)] for s in candidate.golden_a.source_records.all()}
-        key_b = {truth[(s.system.code, s.source_id)] for s in candidate.golden_b.source_records.all()}
+        key_a = {
+            truth[(s.system.code, s.source_id)] for s in candidate.golden_a.source_records.all()
+        }
+        key_b = {
+            truth[(s.system.code, s.source_id)] for s in candidate.golden_b.source_records.all()
+        }
         (merge_candidate if key_a & key_b else mark_not_a_match)(candidate, actor=None)
         decided += 1
     before = model_for("customer").weight("name", "exact")

@@ -233,7 +233,9 @@ def test_different_valid_tax_ids_never_auto_link_even_with_strong_evidence(syste
 @pytest.mark.django_db
 def test_same_name_with_different_valid_tax_ids_is_a_new_golden_record(systems):
     ingest(systems, "erp", ACME_ERP)
-    [other] = ingest(systems, "crm", {**ACME_CRM, "name": "ACME Consulting GmbH", "tax_id": "DE129273398"})
+    [other] = ingest(
+        systems, "crm", {**ACME_CRM, "name": "ACME Consulting GmbH", "tax_id": "DE129273398"}
+    )
     assert other.action == Action.CREATED
     assert MatchCandidate.objects.count() == 0
 

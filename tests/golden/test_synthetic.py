@@ -42,9 +42,22 @@ from golden.synthetic import (
     write_jsonl,
 )
 
-TAX_VALIDATORS = {"DE": de_vat, "GB": gb_vat, "FR": fr_tva, "NL": nl_btw, "ES": es_nif, "IT": it_iva,
-                  "CH": ch_vat, "SE": se_vat, "AU": abn, "CA": bn, "IN": gstin, "JP": cn, "BR": cnpj,
-                  "US": ein}
+TAX_VALIDATORS = {
+    "DE": de_vat,
+    "GB": gb_vat,
+    "FR": fr_tva,
+    "NL": nl_btw,
+    "ES": es_nif,
+    "IT": it_iva,
+    "CH": ch_vat,
+    "SE": se_vat,
+    "AU": abn,
+    "CA": bn,
+    "IN": gstin,
+    "JP": cn,
+    "BR": cnpj,
+    "US": ein,
+}
 ALL_COUNTRIES = set(TAX_VALIDATORS)
 
 
@@ -104,7 +117,9 @@ def test_source_ids_unique_per_system_and_entity(customers):
     les = generate_legal_entities()
     svcs = generate_service_codes()
     projects = generate_projects(customers, les, 1500)
-    seen = Counter((r.entity, r.system, r.data["source_id"]) for r in [*customers, *les, *svcs, *projects])
+    seen = Counter(
+        (r.entity, r.system, r.data["source_id"]) for r in [*customers, *les, *svcs, *projects]
+    )
     assert [k for k, n in seen.items() if n > 1] == []
 
 
@@ -286,7 +301,10 @@ def test_service_codes_differ_between_erp_and_psa():
     assert all(re.fullmatch(r"ITEM-\d{4}", r.data["code"]) for r in erp.values())
     for key, p in psa.items():
         assert p.data["code"] != erp[key].data["code"]
-    assert erp["svc-005"].data["name"] == "Senior Consultant - Hourly" and psa["svc-005"].data["code"] == "SR-CONS"
+    assert (
+        erp["svc-005"].data["name"] == "Senior Consultant - Hourly"
+        and psa["svc-005"].data["code"] == "SR-CONS"
+    )
 
 
 def test_projects_reference_same_system_customers_and_entities(customers):
@@ -309,10 +327,15 @@ def test_projects_reference_same_system_customers_and_entities(customers):
     shapes = {"crm": r"006[0-9A-Za-z]{15}", "psa": r"\d+", "erp": r"PRJ-\d{4}-\d{3,}"}
     assert all(re.fullmatch(shapes[p.system], p.data["source_id"]) for p in projects)
     psa = [p for p in projects if p.system == "psa"]
-    no_dims = sum(not p.data["cost_center"] and not p.data["billing_legal_entity_source_id"] for p in psa)
+    no_dims = sum(
+        not p.data["cost_center"] and not p.data["billing_legal_entity_source_id"] for p in psa
+    )
     assert 0.1 < no_dims / len(psa) < 0.4
-    assert all(p.data["billing_legal_entity_source_id"] and p.data["cost_center"]
-               for p in projects if p.system == "erp")
+    assert all(
+        p.data["billing_legal_entity_source_id"] and p.data["cost_center"]
+        for p in projects
+        if p.system == "erp"
+    )
 
 
 # -- export and scale -------------------------------------------------------------------

@@ -61,7 +61,9 @@ class Command(BaseCommand):
         parser.add_argument("--companies", type=int, default=250)
         parser.add_argument("--projects", type=int, default=120)
         parser.add_argument("--seed", type=int, default=2026)
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="For the printed example")
+        parser.add_argument(
+            "--base-url", default="http://127.0.0.1:8000", help="For the printed example"
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         users = demo_users()
