@@ -7,6 +7,9 @@ cd "$ROOT"
 
 ensure_packages postgresql redis-server redis-tools chromium
 ensure_venv dev
+log "Lint (ruff)"
+"$VENV/bin/ruff" check --quiet .
+"$VENV/bin/ruff" format --check --quiet .
 trap 'stop_redis; stop_postgres' EXIT
 start_postgres
 start_redis
