@@ -19,23 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import write_section  # noqa: E402
 from golden import synthetic  # noqa: E402
 
-FIELDS = [
-    "source_id",
-    "name",
-    "tax_id",
-    "website",
-    "email",
-    "phone",
-    "address_line1",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "parent_source_id",
-    "industry",
-    "currency",
-    "updated_at",
-]
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -80,7 +63,7 @@ def main() -> None:
         for system in ("erp", "crm", "psa"):
             batch = [r for r in records if r.system == system]
             path = Path(tmp) / f"{system}.csv"
-            synthetic.write_csv(batch, path, FIELDS)
+            synthetic.write_csv(batch, path, synthetic.CUSTOMER_FIELDS)
             elapsed, peak_kib, summary = timed_ingest(path, system)
             total_time += elapsed
             rows.append(

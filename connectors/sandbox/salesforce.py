@@ -329,12 +329,10 @@ class SalesforceSandbox(SandboxApp):
         otype = self._sobject(sobject)
         self._external_field(otype, field)
         with self.store.transaction() as tx:
-            matches = tx.find(otype.name, value)
-        if len(matches) > 1:
-            return self._multiple(version, otype, matches)
-        if not matches:
-            raise self.fail("not_found")
-        return Response(200, self._render(v, otype, matches[0], req.arg("fields")))
+            found = self._one_by_external_id(tx, version, otype, value)
+        if isinstance(found, Response):
+            return found
+        return Response(200, self._render(v, otype, found, req.arg("fields")))
 
     def delete_by_external_id(
         self, req: Request, version: str, sobject: str, field: str, value: str
@@ -343,13 +341,23 @@ class SalesforceSandbox(SandboxApp):
         otype = self._sobject(sobject)
         self._external_field(otype, field)
         with self.store.transaction() as tx:
-            matches = tx.find(otype.name, value)
-            if len(matches) > 1:
-                return self._multiple(version, otype, matches)
-            if not matches:
-                raise self.fail("not_found")
-            tx.soft_delete(matches[0])
+            found = self._one_by_external_id(tx, version, otype, value)
+            if isinstance(found, Response):
+                return found
+            tx.soft_delete(found)
         return Response(204)
+
+    def _one_by_external_id(
+        self, tx: Tx, version: str, otype: SObjectType, value: str
+    ) -> StoredRecord | Response:
+        """The one record with this external ID, or the 300 Salesforce answers for several;
+        none is a NOT_FOUND error."""
+        matches = tx.find(otype.name, value)
+        if len(matches) > 1:
+            return self._multiple(version, otype, matches)
+        if not matches:
+            raise self.fail("not_found")
+        return matches[0]
 
     def upsert(self, req: Request, version: str, sobject: str, field: str, value: str) -> Response:
         v = self._version(version)

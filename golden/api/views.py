@@ -36,7 +36,7 @@ from golden.api.serializers import (
 from golden.entities import ENTITIES, EntitySpec, entity_spec
 from golden.exceptions import IdempotencyConflict, NotFound
 from golden.filters import GoldenRecordFilter
-from golden.models import IngestRequest
+from golden.models import IngestRequest, SourceSystem
 from golden.services import Action, ingest_records, match_record
 from golden.validation import RecordInvalid, clean_record, content_hash
 
@@ -236,7 +236,15 @@ def _stored_response(request: Request, key: str, request_hash: str) -> Response 
     )
 
 
-def _store_response(request, key, request_hash, spec, system, code, data) -> None:  # type: ignore[no-untyped-def]
+def _store_response(
+    request: Request,
+    key: str,
+    request_hash: str,
+    spec: EntitySpec,
+    system: SourceSystem,
+    code: int,
+    data: dict[str, Any],
+) -> None:
     try:
         with transaction.atomic():
             IngestRequest.objects.create(
