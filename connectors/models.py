@@ -93,7 +93,8 @@ class OutboundMessage(models.Model):
 
     States: ``held`` (waiting for approval) → ``pending`` (due at ``next_attempt_at``;
     ``waiting_for`` names a dependency it waits for) → ``in_flight`` (claimed by
-    ``locked_by`` until ``locked_until``) → ``delivered``; or ``failed`` (permanent error,
+    ``locked_by`` until ``locked_until``: a lease, after which the sweeper returns it to
+    pending) → ``delivered``; or ``failed`` (permanent error,
     the target's message in ``last_error``), ``dead`` (retries exhausted) — both replayable
     — or ``skipped`` (superseded by a newer version, stale, or nothing to retire).
     """
@@ -150,8 +151,10 @@ class OutboundMessage(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [
-            # The sweeper's and claim's query: due pending messages.
+            # The sweeper's query: due pending messages.
             models.Index(fields=["status", "next_attempt_at"]),
+            # A batch claim: due pending messages of one target and entity type.
+            models.Index(fields=["target", "entity_type", "status", "next_attempt_at"]),
             # Ordering per golden record and target.
             models.Index(fields=["golden", "target", "golden_version"]),
             # Waiters released when a dependency is delivered.

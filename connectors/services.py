@@ -7,19 +7,24 @@ tables is ``record_external_id`` (the ID a target assigned, into the crosswalk).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import time
 import uuid
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from connectors import dispatch, outbox
 from connectors.adapters import registry
-from connectors.adapters.base import Adapter, AdapterError, Delivery, Dependency, UpsertResult
+from connectors.adapters.base import Adapter, AdapterError, Check, Delivery, UpsertResult
+from connectors.conf import sync_setting
 from connectors.models import (
     Approval,
     DeliveryAttempt,
@@ -37,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Status = OutboundMessage.Status
 Operation = OutboundMessage.Operation
+Attempt = DeliveryAttempt.Status
 
 
 def worker_id() -> str:
@@ -61,6 +67,54 @@ def record_external_id(
     return reference
 
 
+def record_external_ids(
+    system: SourceSystem, assigned: Sequence[tuple[OutboundMessage, str, str]]
+) -> None:
+    """``record_external_id`` for a batch of (message, external ID, object type): new and
+    changed references with their history rows, each stamped with its message's
+    correlation ID; unchanged ones untouched."""
+    existing = {
+        ref.golden_id: ref
+        for ref in ExternalReference.objects.filter(
+            system=system, golden_id__in=[m.golden_id for m, _, _ in assigned]
+        )
+    }
+    new: dict[str, list[ExternalReference]] = defaultdict(list)
+    changed: dict[str, list[ExternalReference]] = defaultdict(list)
+    for message, external_id, object_type in assigned:
+        correlation = message.correlation_id or current_correlation_id()
+        ref = existing.get(message.golden_id)
+        if ref is None:
+            ref = existing[message.golden_id] = ExternalReference(
+                golden_id=message.golden_id,
+                system=system,
+                external_id=external_id,
+                object_type=object_type,
+            )
+            new[correlation].append(ref)
+        elif (ref.external_id, ref.object_type) != (external_id, object_type):
+            ref.external_id, ref.object_type = external_id, object_type
+            changed[correlation].append(ref)
+    try:
+        with transaction.atomic():
+            for correlation, refs in new.items():
+                bulk_create_with_history(
+                    refs, ExternalReference, custom_historical_attrs={"correlation_id": correlation}
+                )
+    except IntegrityError:
+        # A delivery whose lease ran out wrote the same reference meanwhile.
+        for refs in new.values():
+            for ref in refs:
+                record_external_id(ref.golden, system, ref.external_id, ref.object_type)
+    for correlation, refs in changed.items():
+        bulk_update_with_history(
+            refs,
+            ExternalReference,
+            ["external_id", "object_type"],
+            custom_historical_attrs={"correlation_id": correlation},
+        )
+
+
 # --------------------------------------------------------------------------------------
 # Delivery
 # --------------------------------------------------------------------------------------
@@ -76,11 +130,31 @@ def deliver_outbound_message(message_id: int, *, worker: str | None = None) -> s
     return deliver_claimed(claim.message, worker=worker)
 
 
-def build_delivery(message: OutboundMessage) -> Delivery:
+def deliver_ready_messages(
+    target_id: int, entity_type: str, *, worker: str | None = None
+) -> dict[str, int]:
+    """Claim a batch of due messages of one target and entity type and deliver it.
+    Returns how many messages came to each outcome."""
+    worker = worker or worker_id()
+    limit = dispatch.batch_size(SourceSystem.objects.get(pk=target_id).code)
+    claim = outbox.claim_batch(
+        target_id=target_id, entity_type=entity_type, worker=worker, limit=limit
+    )
+    if claim.looked_at >= limit:
+        # More may be due: the next batch goes to whichever worker is free, while this
+        # one sends.
+        dispatch.enqueue_batch(target_id, entity_type)
+    if claim.busy:
+        dispatch.enqueue_batch(target_id, entity_type, countdown=outbox.BUSY_RETRY_SECONDS)
+    outcomes = Counter(claim.outcomes.values())
+    outcomes.update(deliver_claimed_batch(claim.messages, worker=worker).values())
+    return dict(outcomes)
+
+
+def build_delivery(message: OutboundMessage, options: dict | None = None) -> Delivery:
     payload = message.payload
-    binding = TargetBinding.objects.filter(
-        system_id=message.target_id, entity_type=message.entity_type
-    ).first()
+    if options is None:
+        options = route_options(message.target_id, message.entity_type)
     return Delivery(
         message_id=message.pk,
         target=message.target.code,
@@ -91,59 +165,112 @@ def build_delivery(message: OutboundMessage) -> Delivery:
         attributes=payload.get("attributes", {}),
         status=payload.get("status", "active"),
         merged_into=payload.get("merged_into"),
-        options=binding.options if binding else {},
+        options=options,
     )
 
 
+def route_options(target_id: int, entity_type: str) -> dict:
+    binding = TargetBinding.objects.filter(system_id=target_id, entity_type=entity_type).first()
+    return binding.options if binding else {}
+
+
 def deliver_claimed(message: OutboundMessage, *, worker: str) -> str:
-    """Deliver a claimed message under the correlation ID of the change that made it (the
-    ingest or steward request), so the delivery's log lines and the crosswalk's history
-    carry that ID however the message got here: ``sync_outbox``, a direct call, or a task
-    (whose header cannot carry it: a worker reads ``correlation_id`` from the message
-    properties, where Celery puts the task ID)."""
-    with correlation_scope(message.correlation_id or current_correlation_id()):
-        return _deliver_claimed(message, worker=worker)
+    """Deliver one claimed message (see ``deliver_claimed_batch``)."""
+    return deliver_claimed_batch([message], worker=worker)[message.pk]
 
 
-def _deliver_claimed(message: OutboundMessage, *, worker: str) -> str:
+def deliver_claimed_batch(messages: Sequence[OutboundMessage], *, worker: str) -> dict[int, str]:
+    """Deliver claimed messages: per target and entity type, pre-send checks, attempt rows
+    before the calls, the calls (several records per call where the target's API takes
+    them), then every outcome recorded in one transaction. Log lines of each message carry
+    the correlation ID of the change that made it (the ingest or steward request), however
+    it got here: ``sync_outbox``, a direct call, or a task (whose header cannot carry it: a
+    worker reads ``correlation_id`` from the message properties, where Celery puts the
+    task ID). Returns the outcome per message."""
+    groups: dict[tuple[int, str], list[OutboundMessage]] = defaultdict(list)
+    for message in messages:
+        groups[(message.target_id, message.entity_type)].append(message)
+    outcomes: dict[int, str] = {}
+    for group in groups.values():
+        outcomes.update(_deliver_group(group, worker))
+    return outcomes
+
+
+def _deliver_group(messages: list[OutboundMessage], worker: str) -> dict[int, str]:
+    target = messages[0].target
     try:
-        adapter = registry.get_adapter(message.target)
+        adapter = registry.get_adapter(target)
     except AdapterError as exc:
-        outbox.mark_failed(message, worker=worker, error=str(exc))
-        return "failed"
-    delivery = build_delivery(message)
-    if message.operation == Operation.UPSERT:
-        stop = _pre_send(adapter, delivery, message, worker)
-        if stop:
-            return stop
-    return _call_target(adapter, delivery, message, worker)
+        return _record(
+            target, [outbox.Outcome(m, "failed", error=str(exc)) for m in messages], worker
+        )
+    options = route_options(target.pk, messages[0].entity_type)
+    deliveries = {m.pk: build_delivery(m, options) for m in messages}
+    refused, waiting = _pre_send(adapter, target, messages, deliveries)
+    outcomes: dict[int, str] = {}
+    for message in messages:
+        if message.pk in waiting:
+            note, waiting_for = waiting[message.pk]
+            outbox.mark_waiting(message, worker=worker, note=note, waiting_for=waiting_for)
+            outcomes[message.pk] = "waiting"
+    stopped = {o.message.pk for o in refused} | set(waiting)
+    sendable = [m for m in messages if m.pk not in stopped]
+    attempts = outbox.start_attempts(sendable, worker=worker) if sendable else {}
+    answers = _send(adapter, sendable, deliveries, worker)
+    return {**outcomes, **_record(target, refused, worker, sendable, attempts, answers)}
 
 
-def _pre_send(adapter: Adapter, delivery: Delivery, message: OutboundMessage, worker: str) -> str:
-    """Pre-send validation (permanent) and dependencies (wait). '' means go ahead."""
-    check = adapter.check(delivery)
-    unrouted = [d for d in check.dependencies if not _routed(message.target, d.entity_type)]
-    problems = check.problems + [
-        f"needs {d.canonical_id} in {message.target.code}, but {d.entity_type.replace('_', ' ')}s "
-        f"are not sent there"
-        for d in unrouted
-    ]
-    if problems:
-        error = "Pre-send validation: " + "; ".join(problems)
-        outbox.mark_failed(message, worker=worker, error=error)
-        log.warning("message %s failed: %s", message.pk, error)
-        return "failed"
-    missing = _missing_dependency(message.target, check.dependencies)
-    if missing is not None:
+def _pre_send(
+    adapter: Adapter,
+    target: SourceSystem,
+    messages: list[OutboundMessage],
+    deliveries: dict[int, Delivery],
+) -> tuple[list[outbox.Outcome], dict[int, tuple[str, str]]]:
+    """Pre-send validation (permanent failures) and dependencies (wait: note and the
+    canonical ID waited for) of the upserts."""
+    checks: dict[int, Check] = {}
+    refused: list[outbox.Outcome] = []
+    for message in messages:
+        if message.operation != Operation.UPSERT:
+            continue
+        try:
+            checks[message.pk] = adapter.check(deliveries[message.pk])
+        except AdapterError as exc:
+            refused.append(outbox.Outcome(message, "failed", error=str(exc)))
+    needed = {d.canonical_id for c in checks.values() for d in c.dependencies if d.canonical_id}
+    present = set(
+        SyncState.objects.filter(target=target, canonical_id__in=needed, delivered_version__gt=0)
+        .exclude(external_id="")
+        .values_list("canonical_id", flat=True)
+    )
+    routed: dict[str, bool] = {}
+    waiting: dict[int, tuple[str, str]] = {}
+    for message in messages:
+        check = checks.get(message.pk)
+        if check is None:
+            continue
+        for dependency in check.dependencies:
+            if dependency.entity_type not in routed:
+                routed[dependency.entity_type] = _routed(target, dependency.entity_type)
+        problems = check.problems + [
+            f"needs {d.canonical_id} in {target.code}, but {d.entity_type.replace('_', ' ')}s "
+            f"are not sent there"
+            for d in check.dependencies
+            if not routed[d.entity_type]
+        ]
+        if problems:
+            error = "Pre-send validation: " + "; ".join(problems)
+            refused.append(outbox.Outcome(message, "failed", error=error))
+            continue
+        missing = next((d for d in check.dependencies if d.canonical_id not in present), None)
+        if missing is None:
+            continue
         if missing.canonical_id is None:
             note = f"waiting for its {missing.field} reference to resolve in MDM"
         else:
-            note = f"waiting for {missing.canonical_id} in {message.target.code}"
-        outbox.mark_waiting(
-            message, worker=worker, note=note, waiting_for=missing.canonical_id or ""
-        )
-        return "waiting"
-    return ""
+            note = f"waiting for {missing.canonical_id} in {target.code}"
+        waiting[message.pk] = (note, missing.canonical_id or "")
+    return refused, waiting
 
 
 def _routed(target: SourceSystem, entity_type: str) -> bool:
@@ -152,124 +279,162 @@ def _routed(target: SourceSystem, entity_type: str) -> bool:
     ).exists() and registry.supports(target, entity_type)
 
 
-def _missing_dependency(target: SourceSystem, dependencies: list[Dependency]) -> Dependency | None:
-    for dependency in dependencies:
-        if dependency.canonical_id is None:
-            return dependency
-        there = (
-            SyncState.objects.filter(
-                target=target, canonical_id=dependency.canonical_id, delivered_version__gt=0
-            )
-            .exclude(external_id="")
-            .exists()
-        )
-        if not there:
-            return dependency
-    return None
+Answer = UpsertResult | AdapterError | None
 
 
-def _call_target(
-    adapter: Adapter, delivery: Delivery, message: OutboundMessage, worker: str
-) -> str:
-    attempt = outbox.start_attempt(message, worker=worker)
-    started = time.monotonic()
-    try:
-        if message.operation == Operation.UPSERT:
-            result: UpsertResult | None = adapter.upsert(delivery)
-        else:
-            result = adapter.retire(delivery)
-    except AdapterError as exc:
-        return _failed_attempt(message, attempt, exc, started, worker)
-    except Exception as exc:  # an adapter bug: keep the message, retry with backoff
-        log.exception("adapter %s failed on message %s", adapter.kind, message.pk)
-        error = AdapterError(f"{exc.__class__.__name__}: {exc}", permanent=False)
-        return _failed_attempt(message, attempt, error, started, worker)
-    _finish(attempt, started, DeliveryAttempt.Status.DELIVERED, result=result)
-    return _succeeded(message, result, worker)
-
-
-def _finish(
-    attempt: DeliveryAttempt,
-    started: float,
-    status: str,
-    *,
-    result: UpsertResult | None = None,
-    error: AdapterError | None = None,
-) -> None:
-    attempt.status = status
-    attempt.finished_at = timezone.now()
-    attempt.duration_ms = int((time.monotonic() - started) * 1000)
-    if result is not None:
-        attempt.external_id = result.external_id
-        attempt.http_status = result.http_status
-    if error is not None:
-        attempt.error = error.message
-        attempt.http_status = error.http_status
-        attempt.retry_after = error.retry_after
-    attempt.save()
-
-
-def _failed_attempt(
-    message: OutboundMessage,
-    attempt: DeliveryAttempt,
-    error: AdapterError,
-    started: float,
+def _send(
+    adapter: Adapter,
+    messages: list[OutboundMessage],
+    deliveries: dict[int, Delivery],
     worker: str,
-) -> str:
-    if error.permanent:
-        _finish(attempt, started, DeliveryAttempt.Status.FAILED, error=error)
-        outbox.mark_failed(
-            message, worker=worker, error=error.message, http_status=error.http_status
-        )
-        log.warning("message %s failed permanently: %s", message.pk, error.message)
-        return "failed"
-    _finish(attempt, started, DeliveryAttempt.Status.RETRY, error=error)
-    delay = outbox.schedule_retry(
-        message,
-        worker=worker,
-        error=error.message,
-        retry_after=error.retry_after,
-        http_status=error.http_status,
-    )
-    if delay is None:
-        log.warning("message %s is dead after %s attempts", message.pk, message.attempts)
-        return "dead"
-    dispatch.enqueue_deliveries([message.pk], countdown=delay)
-    return "retry"
+) -> dict[int, tuple[Answer, int]]:
+    """The target calls: upserts in chunks of the adapter's batch limit, retires one by
+    one. Each answer comes with the duration (ms) of the call that carried it. The claim
+    is renewed between calls once a third of the lease has passed (a long batch, or a
+    long wait for the target's pacing)."""
+    upserts = [m for m in messages if m.operation == Operation.UPSERT]
+    size = max(1, adapter.batch_limit)
+    calls = [upserts[i : i + size] for i in range(0, len(upserts), size)]
+    calls += [[m] for m in messages if m.operation == Operation.RETIRE]
+    lease = sync_setting("lease_seconds")
+    renewed = time.monotonic()
+    answers: dict[int, tuple[Answer, int]] = {}
+    for call in calls:
+        if time.monotonic() - renewed > lease / 3:
+            outbox.renew_lease([m.pk for m in messages if m.pk not in answers], worker=worker)
+            renewed = time.monotonic()
+        started = time.monotonic()
+        results = _call(adapter, call, deliveries)
+        duration = int((time.monotonic() - started) * 1000)
+        answers.update({m.pk: (r, duration) for m, r in zip(call, results, strict=True)})
+    return answers
 
 
-def _succeeded(message: OutboundMessage, result: UpsertResult | None, worker: str) -> str:
-    if result is None:
-        note = f"{message.target.code} had no record to retire"
-        with transaction.atomic():
-            outbox.mark_skipped(message, worker=worker, note=note)
-            outbox.record_delivery(message, external_id="", retired=True)
-        return "skipped"
-    with transaction.atomic():
-        if not outbox.mark_delivered(message, worker=worker, external_id=result.external_id):
-            # Our lease ran out meanwhile; the effect happened all the same, so record it
-            # (a redelivery is then skipped as stale).
-            log.warning("message %s delivered after its lease expired", message.pk)
-        outbox.record_delivery(
-            message,
-            external_id=result.external_id,
-            retired=message.operation == Operation.RETIRE,
-        )
-        if message.operation == Operation.UPSERT and result.external_id:
-            record_external_id(
-                message.golden, message.target, result.external_id, result.object_type
+def _call(
+    adapter: Adapter, call: list[OutboundMessage], deliveries: dict[int, Delivery]
+) -> list[Answer]:
+    """One call: an error of the whole call is every record's answer."""
+    first = deliveries[call[0].pk]
+    try:
+        if first.operation == Operation.RETIRE:
+            return [adapter.retire(first)]
+        if len(call) == 1:
+            return [adapter.upsert(first)]
+        results: list[Answer] = list(adapter.upsert_batch([deliveries[m.pk] for m in call]))
+        if len(results) != len(call):
+            raise RuntimeError(f"{len(results)} answers for {len(call)} records")
+        return results
+    except AdapterError as exc:
+        return [exc] * len(call)
+    except Exception as exc:  # an adapter bug: keep the messages, retry with backoff
+        log.exception("adapter %s failed on messages %s", adapter.kind, [m.pk for m in call])
+        return [AdapterError(f"{exc.__class__.__name__}: {exc}", permanent=False)] * len(call)
+
+
+def _record(
+    target: SourceSystem,
+    refused: list[outbox.Outcome],
+    worker: str,
+    sent: Sequence[OutboundMessage] = (),
+    attempts: dict[int, DeliveryAttempt] | None = None,
+    answers: dict[int, tuple[Answer, int]] | None = None,
+) -> dict[int, str]:
+    """Every outcome of a batch in one transaction: attempts completed, messages
+    delivered / skipped / failed / retrying, what the target holds, the crosswalk, and
+    the waiters released; retries and waiters are sent after the commit."""
+    attempts, answers = attempts or {}, answers or {}
+    outcomes = list(refused)
+    delivered: list[tuple[OutboundMessage, str, bool]] = []
+    references: list[tuple[OutboundMessage, str, str]] = []
+    finished_at = timezone.now()
+    for message in sent:
+        answer, duration = answers[message.pk]
+        attempt = attempts[message.pk]
+        attempt.finished_at, attempt.duration_ms = finished_at, duration
+        if isinstance(answer, AdapterError):
+            attempt.status = Attempt.FAILED if answer.permanent else Attempt.RETRY
+            attempt.error, attempt.http_status = answer.message, answer.http_status
+            attempt.retry_after = answer.retry_after
+            outcomes.append(
+                outbox.Outcome(
+                    message,
+                    "failed" if answer.permanent else "retry",
+                    error=answer.message,
+                    http_status=answer.http_status,
+                    retry_after=answer.retry_after,
+                )
             )
-        waiters = outbox.release_waiters(message.target_id, message.canonical_id)
-        transaction.on_commit(lambda: dispatch.enqueue_deliveries(waiters))
-    log.info(
-        "delivered %s v%s %s to %s as %s",
-        message.canonical_id,
-        message.golden_version,
-        message.operation,
-        message.target.code,
-        result.external_id,
-    )
-    return "delivered"
+            continue
+        attempt.status = Attempt.DELIVERED
+        if answer is None:
+            note = f"{target.code} had no record to retire"
+            outcomes.append(outbox.Outcome(message, "skipped", note=note))
+            delivered.append((message, "", True))
+            continue
+        attempt.external_id, attempt.http_status = answer.external_id, answer.http_status
+        outcomes.append(outbox.Outcome(message, "delivered", external_id=answer.external_id))
+        delivered.append((message, answer.external_id, message.operation == Operation.RETIRE))
+        if message.operation == Operation.UPSERT and answer.external_id:
+            references.append((message, answer.external_id, answer.object_type))
+    with transaction.atomic():
+        outbox.update_rows(
+            list(attempts.values()),
+            [
+                "status",
+                "finished_at",
+                "duration_ms",
+                "http_status",
+                "error",
+                "retry_after",
+                "external_id",
+            ],
+        )
+        settled = outbox.settle_batch(outcomes, worker=worker)
+        outbox.record_deliveries(delivered)
+        record_external_ids(target, references)
+        released = [m.canonical_id for m, external_id, _ in delivered if external_id]
+        waiters = outbox.release_waiters(target.pk, *released) if released else []
+        transaction.on_commit(lambda: _enqueue_after(waiters, settled.delays))
+    return {o.message.pk: _report(o, settled.outcomes[o.message.pk], target) for o in outcomes}
+
+
+def _enqueue_after(waiters: list[int], delays: dict[int, float]) -> None:
+    """Released waiters now; retries once due (one task per half-second of delay)."""
+    dispatch.enqueue_deliveries(waiters)
+    by_delay: dict[float, list[int]] = defaultdict(list)
+    for pk, delay in delays.items():
+        by_delay[math.ceil(delay * 2) / 2].append(pk)
+    for countdown, ids in by_delay.items():
+        dispatch.enqueue_deliveries(ids, countdown=countdown)
+
+
+def _report(outcome: outbox.Outcome, settled: str, target: SourceSystem) -> str:
+    """Log one message's outcome under its change's correlation ID; returns it."""
+    message = outcome.message
+    with correlation_scope(message.correlation_id or current_correlation_id()):
+        if outcome.status == "delivered":
+            if settled == "lost":
+                # Our lease ran out meanwhile; the effect happened all the same and is
+                # recorded (a redelivery is then skipped as stale).
+                log.warning("message %s delivered after its lease expired", message.pk)
+            log.info(
+                "delivered %s v%s %s to %s as %s",
+                message.canonical_id,
+                message.golden_version,
+                message.operation,
+                target.code,
+                outcome.external_id,
+            )
+            return "delivered"
+        if outcome.status == "skipped":
+            return "skipped"
+        if settled == "lost":
+            return "gone"
+        if settled == "dead":
+            log.warning("message %s is dead after %s attempts", message.pk, message.attempts)
+        elif settled == "failed":
+            log.warning("message %s failed: %s", message.pk, outcome.error)
+        return settled
 
 
 # --------------------------------------------------------------------------------------
@@ -307,12 +472,9 @@ def sweep_outbox(*, limit: int = 1000, enqueue: bool = True) -> SweepResult:
 def deliver_due_now(*, limit: int = 200) -> dict[str, int]:
     """Deliver due messages in this process (no worker needed): the demo and
     ``manage.py sync_outbox``."""
-    outcomes: dict[str, int] = {}
     worker = worker_id()
-    for message in outbox.claim_due_messages(worker=worker, limit=limit):
-        outcome = deliver_claimed(message, worker=worker)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return outcomes
+    claimed = outbox.claim_due_messages(worker=worker, limit=limit)
+    return dict(Counter(deliver_claimed_batch(claimed, worker=worker).values()))
 
 
 # --------------------------------------------------------------------------------------

@@ -242,6 +242,10 @@ MDM_SURVIVORSHIP = {
 # Target systems the adapters talk to; the defaults point at the local sandboxes
 # (`manage.py run_sandbox crm --port 8711`, `psa --port 8712`, `erp --port 8713`).
 # `ca_bundle` pins the CA for TLS (else REQUESTS_CA_BUNDLE / the system store applies).
+# `rate_limit` (requests/s, env MDM_<CODE>_RATE_LIMIT) paces every worker together through
+# a Redis token bucket (connectors/pacing.py); set it at or a little below the account's
+# limit. `batch_size`: messages one delivery task claims for a target and entity type (the
+# CRM sends up to 200 in one sObject Collections call; the others one call per record).
 MDM_TARGETS = {
     "crm": {
         "adapter": "salesforce",
@@ -250,16 +254,22 @@ MDM_TARGETS = {
         "client_secret": env_str("MDM_CRM_CLIENT_SECRET", "sandbox-secret"),
         "api_version": env_str("MDM_CRM_API_VERSION", "59.0"),
         "ca_bundle": env_str("MDM_CRM_CA_BUNDLE", ""),
+        "rate_limit": float(env_str("MDM_CRM_RATE_LIMIT", "0")),
+        "batch_size": env_int("MDM_CRM_BATCH_SIZE", 200),
     },
     "psa": {
         "adapter": "kantata",
         "url": env_str("MDM_PSA_URL", "http://127.0.0.1:8712"),
         "token": env_str("MDM_PSA_TOKEN", "kantata-sandbox-token"),
+        "rate_limit": float(env_str("MDM_PSA_RATE_LIMIT", "0")),
+        "batch_size": env_int("MDM_PSA_BATCH_SIZE", 50),
     },
     "erp": {
         "adapter": "netsuite",
         "url": env_str("MDM_ERP_URL", "http://127.0.0.1:8713"),
         "token": env_str("MDM_ERP_TOKEN", "netsuite-sandbox-token"),
+        "rate_limit": float(env_str("MDM_ERP_RATE_LIMIT", "0")),
+        "batch_size": env_int("MDM_ERP_BATCH_SIZE", 50),
     },
     # A real Tryton server (JSON-RPC); its routes are seeded disabled.
     "tryton": {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The service with demo data on the embedded default (SQLite, in-process tasks):
 # no servers to install. Local sandboxes play the CRM (Salesforce), PSA (Kantata) and
-# ERP (NetSuite); approved golden records are pushed to them while the demo runs.
+# ERP (NetSuite): approved golden records are pushed to them, the demo steward merges one
+# duplicate all three already hold, and the merge is pushed too before the service starts;
+# later changes follow in the background.
 # Usage: scripts/demo.sh [--reset] ; PORT=8001 scripts/demo.sh
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -15,6 +17,17 @@ unset DATABASE_URL REDIS_URL
 PORT="${PORT:-8000}"
 SANDBOX_DIR="$MDM_VAR_DIR/sandbox"
 export MDM_CRM_CA_BUNDLE="$SANDBOX_DIR/tls/ca.pem"
+
+# Deliver in this process until nothing is due; messages that wait for a steward's
+# approval or for a record the target rejected stay behind.
+sync_until_quiet() {
+  local out
+  for _ in $(seq 100); do
+    out=$("$PY" manage.py sync_outbox 2>>"$MDM_VAR_DIR/sync.log")
+    echo "$out" >>"$MDM_VAR_DIR/sync.log"
+    case "$out" in *"nothing due"*) return 0 ;; esac
+  done
+}
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
@@ -41,8 +54,14 @@ log "Migrating the embedded database ($MDM_VAR_DIR)"
 log "Loading demo data"
 "$PY" manage.py load_demo --base-url "http://127.0.0.1:$PORT"
 "$PY" manage.py prepare_demo_sync
-log "Pushing approved golden records to the sandboxes (in the background)"
-"$PY" manage.py sync_outbox --loop 2 >"$MDM_VAR_DIR/sync.log" 2>&1 &
+log "Pushing approved golden records to the sandboxes"
+sync_until_quiet
+log "The demo steward merges a duplicate the targets already hold"
+MERGE_NOTE=$("$PY" manage.py load_demo --merge-duplicate)
+echo "$MERGE_NOTE"
+sync_until_quiet
+log "Keeping the sandboxes in step (in the background)"
+"$PY" manage.py sync_outbox --loop 2 >>"$MDM_VAR_DIR/sync.log" 2>&1 &
 pids+=($!)
 cat <<MSG
 
@@ -54,6 +73,7 @@ cat <<MSG
   Sandboxes:   https://127.0.0.1:8711/_sandbox/records.html (CRM, test CA)
                http://127.0.0.1:8712/_sandbox/records.html  (PSA)
                http://127.0.0.1:8713/_sandbox/records.html  (ERP)
+  The merge:   $MERGE_NOTE
 
 MSG
 log "Serving on 127.0.0.1:$PORT (Ctrl-C stops everything)"

@@ -4,6 +4,8 @@ An adapter gets a ``Delivery`` (plain data, no ORM rows) and answers with an
 ``UpsertResult`` (the ID the target assigned) or raises ``AdapterError``: ``permanent``
 for what retrying cannot fix (validation errors: the target's message goes to the
 exception queue), otherwise retryable, with ``retry_after`` when the target said when.
+``upsert_batch`` answers one result or error per delivery; adapters whose API takes
+several records in one call override it and raise ``batch_limit``.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import email.utils
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import requests
 
 from connectors.adapters.mappings import ObjectMapping, mapping_for
+from connectors.pacing import Pacer, pacer_for
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -88,11 +91,19 @@ class Adapter(ABC):
 
     kind: ClassVar[str]  # registry name, e.g. "salesforce"
     label: ClassVar[str]
+    batch_limit: ClassVar[int] = 1  # records one upsert_batch call sends at most
 
     def __init__(self, code: str, config: Mapping[str, Any]) -> None:
         self.code = code
         self.config = dict(config)
         self.timeout = float(self.config.get("timeout", 15.0))
+        self.pacer: Pacer | None = pacer_for(code, self.config)
+
+    def paced_session(self) -> TargetSession:
+        """An HTTP session for this target: timeout, pinned CA, and the shared pacing."""
+        return TargetSession(
+            timeout=self.timeout, ca_bundle=self.config.get("ca_bundle"), pacer=self.pacer
+        )
 
     @classmethod
     def supports(cls, entity_type: str) -> bool:
@@ -112,6 +123,16 @@ class Adapter(ABC):
     @abstractmethod
     def upsert(self, delivery: Delivery) -> UpsertResult: ...
 
+    def upsert_batch(self, deliveries: Sequence[Delivery]) -> list[UpsertResult | AdapterError]:
+        """One outcome per delivery, in order. Without a batch API: one upsert each."""
+        outcomes: list[UpsertResult | AdapterError] = []
+        for delivery in deliveries:
+            try:
+                outcomes.append(self.upsert(delivery))
+            except AdapterError as exc:
+                outcomes.append(exc)
+        return outcomes
+
     @abstractmethod
     def retire(self, delivery: Delivery) -> UpsertResult | None:
         """Deactivate the record; None when the target never had it."""
@@ -125,23 +146,35 @@ class Adapter(ABC):
 # HTTP
 # --------------------------------------------------------------------------------------
 class TargetSession(requests.Session):
-    """A session with a default timeout and, when given, a pinned CA bundle.
+    """A session with a default timeout, when given a pinned CA bundle, and when given
+    the target's pacer (every request waits for its slot; a 429 with Retry-After holds
+    every worker off).
 
     requests lets ``REQUESTS_CA_BUNDLE`` override ``Session.verify``; passing ``verify``
     per request is what makes a configured bundle stick. simple-salesforce calls
     ``session.request`` without a timeout, so the default lives here too.
     """
 
-    def __init__(self, *, timeout: float, ca_bundle: str | None = None) -> None:
+    def __init__(
+        self, *, timeout: float, ca_bundle: str | None = None, pacer: Pacer | None = None
+    ) -> None:
         super().__init__()
         self.default_timeout = timeout
         self.pinned_verify = ca_bundle or None
+        self.pacer = pacer
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs.setdefault("timeout", self.default_timeout)
         if self.pinned_verify:
             kwargs.setdefault("verify", self.pinned_verify)
-        return super().request(method, url, *args, **kwargs)
+        if self.pacer is not None:
+            self.pacer.acquire()
+        response = super().request(method, url, *args, **kwargs)
+        if self.pacer is not None and response.status_code == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after:
+                self.pacer.hold_off(retry_after)
+        return response
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -121,10 +121,15 @@ FIELD_MAPPINGS: dict[str, dict[str, ObjectMapping]] = {
             {"itemId": "code", "displayName": "name", "salesDescription": "category"},
         ),
     },
-    # Kantata's sandbox (and this adapter) model workspaces only: its clients are
-    # workspace groups, which are out of the modelled subset, so customers, legal entities
-    # and service codes routed to the PSA are not sent (see TargetBinding / sync_report).
+    # Kantata OX: a customer is a workspace group flagged as a company (name unique per
+    # account; address, notes and the flag are set in adapters/kantata.py), a project a
+    # workspace that joins its customer's group. Legal entities and service codes have
+    # no Kantata object here, so those routes are not sent.
     "kantata": {
+        C: ObjectMapping(
+            "WorkspaceGroup",
+            {"name": "name", "email": "email", "phone_number": "phone", "website": "website"},
+        ),
         P: ObjectMapping(
             "Workspace",
             {
@@ -133,6 +138,7 @@ FIELD_MAPPINGS: dict[str, dict[str, ObjectMapping]] = {
                 "start_date": "start_date",
                 "due_date": "end_date",
             },
+            {"workspace_group": Reference(C, attribute="customer")},
         ),
     },
     # Tryton (a real ERP over JSON-RPC; adapters/tryton.py). Plain names are fields of the

@@ -7,6 +7,8 @@
 - Errors: ``{"status", "o:errorDetails": [{"detail", "o:errorCode", "o:errorPath"}]}``;
   429 (account concurrency limit, no Retry-After) and 5xx are retryable.
 - Auth: a bearer token from configuration (``token``); on 401 it is sent once more.
+- No batch write in the REST record API: a batch of messages is one call per record
+  (the adapter's default ``upsert_batch``).
 
 Record types: customer, subsidiary (our legal entities), job (projects), serviceSaleItem.
 """
@@ -23,7 +25,6 @@ from connectors.adapters.base import (
     AdapterError,
     Delivery,
     HttpClient,
-    TargetSession,
     UpsertResult,
     json_or_text,
 )
@@ -56,10 +57,9 @@ class NetSuiteAdapter(Adapter):
 
     def __init__(self, code: str, config: Mapping[str, Any]) -> None:
         super().__init__(code, config)
-        session = TargetSession(timeout=self.timeout, ca_bundle=self.config.get("ca_bundle"))
         self.http = HttpClient(
             str(self.config["url"]).rstrip("/") + RECORD_API,
-            session=session,
+            session=self.paced_session(),
             auth=lambda refresh: {"Authorization": f"Bearer {self.config.get('token', '')}"},
             describe=describe_netsuite,
             label=self.label,

@@ -9,13 +9,19 @@
   creates of one new external ID racing) is retried once at once, since the second
   upsert then updates. Deliveries are serialised per golden record and target by the
   outbox claim; a per-process lock per external ID covers the rest.
+- Batches: sObject Collections upsert, ``PATCH /composite/sobjects/<SObject>/MDM_Id__c``
+  with up to 200 records and ``allOrNone=false`` (API v46.0+), one API request however
+  many records. The answer holds one result per record, in order; each record's errors
+  are classified as a single upsert's would be (a record that races a create with
+  ``DUPLICATE_VALUE`` is sent once more, at once), while an error of the whole call
+  (403 limit, 5xx, network, a second 401) applies to every record in it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import requests
@@ -31,7 +37,6 @@ from connectors.adapters.base import (
     Adapter,
     AdapterError,
     Delivery,
-    TargetSession,
     UpsertResult,
     json_or_text,
     network_error,
@@ -45,15 +50,21 @@ RETRYABLE_CODES = frozenset(
     {"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW", "UNKNOWN_EXCEPTION"}
 )
 ACTIVE_FLAGS = {EntityType.SERVICE_CODE: "IsActive", EntityType.PROJECT: "pse__Is_Active__c"}
+COLLECTIONS_SINCE = 46.0
+COLLECTION_LIMIT = 200
+# A record's error inside a collections answer is recorded with the status a single
+# upsert answers for the same error.
+RECORD_ERROR_STATUS = 400
 
 
 def describe_errors(content: Any) -> tuple[str, set[str]]:
-    """Salesforce's error array → (message, error codes)."""
+    """Salesforce's error array → (message, error codes). Request errors carry
+    ``errorCode``; a collections record's errors carry ``statusCode``."""
     if isinstance(content, list):
         items = [e for e in content if isinstance(e, dict)]
-        codes = {str(e.get("errorCode", "")) for e in items}
+        codes = {str(e.get("errorCode") or e.get("statusCode") or "") for e in items}
         text = "; ".join(
-            f"{e.get('errorCode')}: {e.get('message')}"
+            f"{e.get('errorCode') or e.get('statusCode')}: {e.get('message')}"
             + (f" ({', '.join(e['fields'])})" if e.get("fields") else "")
             for e in items
         )
@@ -69,13 +80,49 @@ class SalesforceAdapter(Adapter):
         super().__init__(code, config)
         self.url = str(self.config["url"]).rstrip("/")
         self.version = str(self.config.get("api_version", "59.0"))
-        self.session = TargetSession(timeout=self.timeout, ca_bundle=self.config.get("ca_bundle"))
+        self.session = self.paced_session()
         self._client: Salesforce | None = None
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
 
+    @property
+    def batch_limit(self) -> int:  # type: ignore[override]
+        return COLLECTION_LIMIT if float(self.version) >= COLLECTIONS_SINCE else 1
+
     # -- the interface ---------------------------------------------------------------------
     def upsert(self, delivery: Delivery) -> UpsertResult:
+        mapping = self.mapping(delivery.entity_type)
+        body = self._body(delivery)
+        response = self._upsert(mapping.object_type, delivery.canonical_id, body)
+        record_id = self._record_id(response, mapping.object_type, delivery.canonical_id)
+        return UpsertResult(
+            record_id, mapping.object_type, response.status_code == 201, response.status_code
+        )
+
+    def upsert_batch(self, deliveries: Sequence[Delivery]) -> list[UpsertResult | AdapterError]:
+        if self.batch_limit == 1:
+            return super().upsert_batch(deliveries)
+        outcomes: list[UpsertResult | AdapterError | None] = [None] * len(deliveries)
+        by_sobject: dict[str, list[int]] = {}
+        for index, delivery in enumerate(deliveries):
+            sobject = self.mapping(delivery.entity_type).object_type
+            by_sobject.setdefault(sobject, []).append(index)
+        for sobject, indexes in by_sobject.items():
+            for start in range(0, len(indexes), COLLECTION_LIMIT):
+                chunk = indexes[start : start + COLLECTION_LIMIT]
+                records = {
+                    i: {
+                        "attributes": {"type": sobject},
+                        **self._body(deliveries[i]),
+                        EXTERNAL_ID_FIELD: deliveries[i].canonical_id,
+                    }
+                    for i in chunk
+                }
+                for i, outcome in self._collection_upsert(sobject, records).items():
+                    outcomes[i] = outcome
+        return [o for o in outcomes if o is not None]
+
+    def _body(self, delivery: Delivery) -> dict[str, Any]:
         mapping = self.mapping(delivery.entity_type)
         body = mapped_fields(mapping, delivery.attributes)
         for target_field, canonical in reference_ids(
@@ -85,11 +132,7 @@ class SalesforceAdapter(Adapter):
         flag = ACTIVE_FLAGS.get(delivery.entity_type)
         if flag:
             body[flag] = delivery.attributes.get("status") not in ("closed", "inactive")
-        response = self._upsert(mapping.object_type, delivery.canonical_id, body)
-        record_id = self._record_id(response, mapping.object_type, delivery.canonical_id)
-        return UpsertResult(
-            record_id, mapping.object_type, response.status_code == 201, response.status_code
-        )
+        return body
 
     def retire(self, delivery: Delivery) -> UpsertResult | None:
         mapping = self.mapping(delivery.entity_type)
@@ -115,6 +158,53 @@ class SalesforceAdapter(Adapter):
         return self._fetch(self.mapping(entity_type).object_type, canonical_id)
 
     # -- calls -----------------------------------------------------------------------------
+    def _collection_upsert(
+        self, sobject: str, records: dict[int, dict[str, Any]]
+    ) -> dict[int, UpsertResult | AdapterError]:
+        """Upsert records (by their index in the batch) in one collections request; the
+        ones that raced a create (DUPLICATE_VALUE) go once more, as a single upsert's
+        retry does."""
+        path = f"composite/sobjects/{sobject}/{EXTERNAL_ID_FIELD}"
+        outcomes: dict[int, UpsertResult | AdapterError] = {}
+        pending = dict(records)
+        for attempt in (1, 2):
+            indexes = list(pending)
+            body = {"allOrNone": False, "records": [pending[i] for i in indexes]}
+            try:
+                results = self._call(
+                    lambda sf, body=body: sf.restful(path, method="PATCH", json=body)
+                )
+            except AdapterError as exc:
+                return {**outcomes, **{i: exc for i in indexes}}
+            if not isinstance(results, list) or len(results) != len(indexes):
+                error = AdapterError(
+                    f"{self.label}: collections answer does not match the request",
+                    permanent=False,
+                )
+                return {**outcomes, **{i: error for i in indexes}}
+            raced = {}
+            for index, result in zip(indexes, results, strict=True):
+                if result.get("success"):
+                    outcomes[index] = UpsertResult(
+                        str(result["id"]), sobject, bool(result.get("created")), 200
+                    )
+                    continue
+                message, codes = describe_errors(result.get("errors"))
+                if "DUPLICATE_VALUE" in codes and attempt == 1:
+                    raced[index] = pending[index]
+                    continue
+                retryable = bool(codes & (RETRYABLE_CODES | {"DUPLICATE_VALUE"}))
+                outcomes[index] = AdapterError(
+                    f"HTTP {RECORD_ERROR_STATUS}: {message}",
+                    permanent=not retryable,
+                    http_status=RECORD_ERROR_STATUS,
+                )
+            if not raced:
+                break
+            time.sleep(0.2)  # the racing create commits; our retry then updates
+            pending = raced
+        return outcomes
+
     def _upsert(
         self, sobject: str, canonical_id: str, body: dict[str, Any], *, update_only: bool = False
     ) -> requests.Response:

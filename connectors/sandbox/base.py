@@ -9,7 +9,8 @@ else is here, once:
   `down` → concurrency gate → `slow` → rate limit → `error_500` → `expire_session` → auth →
   metering → handler → `drop_after_commit`;
 - the `/_sandbox/...` control endpoints (no auth, never faulted): records as JSON or HTML,
-  reset, faults, seeding, config, info;
+  reset, faults, seeding, config, info, and the traffic seen (when each API call arrived
+  and whether the rate limit admitted it: what a client's pacing is judged by);
 - `RunningSandbox`: a ThreadingHTTPServer on 127.0.0.1 in a background thread, optional TLS,
   and the "stop listening for a while" outage used by the `down` fault in `refuse` mode.
 """
@@ -25,6 +26,8 @@ import ssl
 import sys
 import tempfile
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
@@ -168,6 +171,7 @@ class SandboxApp:
             self.faults.register(name, params, count)
         self.limiter = RateLimiter()
         self.gate = ConcurrencyGate()
+        self.traffic = TrafficLog()
         self.base_url = ""
         self.ca_bundle: Path | None = None
         self.listener: Listener = Listener()
@@ -232,10 +236,11 @@ class SandboxApp:
             self.listener.go_dark(params.get("duration"))
 
     def reset(self) -> None:
-        """A fresh sandbox: no records, tokens, counters or faults."""
+        """A fresh sandbox: no records, tokens, counters, faults or traffic."""
         self.store.reset()
         self.clear_faults()
         self.limiter.reset()
+        self.traffic.reset()
 
     def clear_faults(self, *names: str) -> None:
         refusing = self.faults.active("down")
@@ -287,7 +292,9 @@ class SandboxApp:
 
     def _guard(self, req: Request, found: Route) -> None:
         rate = self.faults.active("rate_limit")
-        if rate is not None and not self.limiter.admit(float(rate.params["per_second"])):
+        admitted = rate is None or self.limiter.admit(float(rate.params["per_second"]))
+        self.traffic.note(admitted)
+        if not admitted:
             raise self.fail("rate_limited")
         if self.faults.consume("error_500"):
             raise self.fail("server_error")
@@ -326,6 +333,8 @@ class SandboxApp:
             ("DELETE", "/faults"): self._faults_delete,
             ("POST", "/seed"): self._seed,
             ("GET", "/config"): self._config_get,
+            ("GET", "/traffic"): self._traffic,
+            ("DELETE", "/traffic"): self._traffic_reset,
             ("POST", "/config"): self._config_post,
         }
         action = table.get((req.method, req.path.removeprefix("/_sandbox").rstrip("/")))
@@ -414,6 +423,13 @@ class SandboxApp:
                 for _ in range(count)
             ]
         return Response(201, [r.as_json() for r in created])
+
+    def _traffic(self, req: Request) -> Response:
+        return Response(200, self.traffic.snapshot())
+
+    def _traffic_reset(self, req: Request) -> Response:
+        self.traffic.reset()
+        return Response(200, self.traffic.snapshot())
 
     def _config_get(self, req: Request) -> Response:
         return Response(200, self.config)
@@ -596,6 +612,43 @@ def _reason(status: int) -> str:
         return ""
 
 
+class TrafficLog:
+    """When each API call reached the rate limit check (wall-clock seconds), admitted or
+    refused. Control calls and token requests are not API calls and are not logged; the
+    newest 100,000 calls are kept."""
+
+    def __init__(self) -> None:
+        self._calls: deque[tuple[float, bool]] = deque(maxlen=100_000)
+        self._lock = threading.Lock()
+
+    def note(self, admitted: bool) -> None:
+        with self._lock:
+            self._calls.append((time.time(), admitted))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def snapshot(self) -> dict[str, list[float]]:
+        with self._lock:
+            calls = list(self._calls)
+        return {
+            "admitted": [t for t, ok in calls if ok],
+            "refused": [t for t, ok in calls if not ok],
+        }
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most calls in any one-second window (the window a per-second limit counts)."""
+    ordered = sorted(times)
+    most, start = 0, 0
+    for end, at in enumerate(ordered):
+        while at - ordered[start] >= 1.0:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
 # --------------------------------------------------------------------------------------
 # Running a sandbox
 # --------------------------------------------------------------------------------------
@@ -648,6 +701,9 @@ class RunningSandbox(Listener):
 
     def faults(self) -> dict[str, Any]:
         return self.app.faults.snapshot()
+
+    def traffic(self) -> dict[str, list[float]]:
+        return self.app.traffic.snapshot()
 
     def configure(self, **values: Any) -> None:
         self.app.configure(**values)

@@ -12,14 +12,27 @@ Reproduces the research note's documented subset:
   {subject_type, subject_id, service_name, service_model, service_model_ref, status…}}`,
   `GET /api/v1/external_references?subject_type=…` (subject_type required), and workspaces
   filterable by `external_reference_service_name` / `…_service_model` / `…_service_model_ref(s)`.
+- Clients are workspace groups: `GET|POST /api/v1/workspace_groups(.json)`, `GET|PUT|DELETE
+  /api/v1/workspace_groups/<id>(.json)`; bodies wrapped as `{"workspace_group": {...}}` with
+  `name` (required, unique without regard to case), `company`, `contact_name`, `email`,
+  `phone_number`, `address`, `website`, `notes` (the names of the documented update body),
+  and `add_workspace_ids` / `remove_workspace_ids` for membership (a workspace may sit in
+  several groups). DELETE
+  answers 204 with no body. `include=workspaces` on a group, and `include=workspace_groups` on
+  a workspace, add the other side's IDs (`workspace_ids` / `workspace_group_ids`) and the
+  objects under their own top-level key.
+- External references work for `Workspace` and `WorkspaceGroup` subjects alike.
 - Responses: top-level `count`, `results` (`[{"key": "workspaces", "id": "10"}]`, sorted) and
   the objects keyed by ID under their type; ids are strings.
 - 429 on rate limit, deliberately without Retry-After or X-RateLimit headers (none is
   documented or was observed).
 
-Unverified in the note, chosen here: validation errors answer 422; `create_or_update` matches
-an existing reference by (subject_type, subject_id, service_name, service_model); unknown
-workspace attributes are ignored, as a Rails strong-parameters API does; POST answers 200.
+Unverified in the note, chosen here: validation errors answer 422 (a taken group name:
+"Name has already been taken", field `name`, Rails' wording); `create_or_update` matches an
+existing reference by (subject_type, subject_id, service_name, service_model); unknown
+attributes are ignored, as a Rails strong-parameters API does; POST answers 200; groups list
+with `search` (a case-insensitive part of the name), `company` and `only`; deleting a group
+deletes its external references and leaves its workspaces alone.
 """
 
 from __future__ import annotations
@@ -33,6 +46,7 @@ from .store import StoredRecord, Tx
 API = r"/api/v1"
 JSON_SUFFIX = r"(?:\.json)?"
 WORKSPACE = "workspaces"
+GROUP = "workspace_groups"
 REFERENCE = "external_references"
 SUBJECT_TYPES = frozenset(
     "Assignment BillingMilestone CustomField CustomFieldChoice CustomFieldSet CustomFieldValue "
@@ -41,7 +55,8 @@ SUBJECT_TYPES = frozenset(
     "SurveyAnswer SurveyQuestion SurveyResponse SurveyTemplate TimeEntry TimeOffEntry User "
     "Vendor Workspace WorkspaceAllocation WorkspaceGroup WorkspaceResource".split()
 )
-MODELLED_SUBJECTS = {"Workspace": WORKSPACE}  # subject types whose objects this sandbox holds
+# subject types whose objects this sandbox holds
+MODELLED_SUBJECTS = {"Workspace": WORKSPACE, "WorkspaceGroup": GROUP}
 WORKSPACE_FIELDS = {
     "title": str,
     "description": str,
@@ -55,6 +70,17 @@ WORKSPACE_FIELDS = {
     "project_code": str,
 }
 CREATOR_ROLES = ("maven", "buyer")
+GROUP_FIELDS = {
+    "name": str,
+    "company": bool,
+    "contact_name": str,
+    "email": str,
+    "phone_number": str,
+    "address": str,
+    "website": str,
+    "notes": str,
+}
+MEMBERSHIP_CHANGES = ("add_workspace_ids", "remove_workspace_ids")
 REFERENCE_FIELDS = (
     "subject_type",
     "subject_id",
@@ -98,12 +124,19 @@ class KantataSandbox(SandboxApp):
 
     def routes(self) -> list[Route]:
         one = API + r"/workspaces/(?P<workspace_id>\d+)" + JSON_SUFFIX
+        groups = API + r"/workspace_groups" + JSON_SUFFIX
+        group = API + r"/workspace_groups/(?P<group_id>\d+)" + JSON_SUFFIX
         refs = API + r"/external_references"
         return [
             route("GET", API + r"/workspaces" + JSON_SUFFIX, self.list_workspaces),
             route("POST", API + r"/workspaces" + JSON_SUFFIX, self.create_workspace, write=True),
             route("GET", one, self.get_workspace),
             route("PUT", one, self.update_workspace, write=True),
+            route("GET", groups, self.list_groups),
+            route("POST", groups, self.create_group, write=True),
+            route("GET", group, self.get_group),
+            route("PUT", group, self.update_group, write=True),
+            route("DELETE", group, self.delete_group, write=True),
             route("GET", refs + JSON_SUFFIX, self.list_references),
             route(
                 "POST", refs + r"/create_or_update" + JSON_SUFFIX, self.create_or_update, write=True
@@ -126,20 +159,23 @@ class KantataSandbox(SandboxApp):
         with self.store.transaction() as tx:
             workspaces = tx.list(WORKSPACE)
             references = tx.list(REFERENCE)
+            groups = tx.list(GROUP)
         workspaces = [w for w in workspaces if self._workspace_matches(req, w, references)]
-        return self._page(req, WORKSPACE, [self._workspace_json(w) for w in workspaces])
+        response = self._page(req, WORKSPACE, [_workspace_json(w) for w in workspaces])
+        return _include_groups(req, response, groups)
 
     def get_workspace(self, req: Request, workspace_id: str) -> Response:
         with self.store.transaction() as tx:
             record = self._workspace(tx, workspace_id)
-        return _results(WORKSPACE, [self._workspace_json(record)])
+            groups = tx.list(GROUP)
+        return _include_groups(req, _results(WORKSPACE, [_workspace_json(record)]), groups)
 
     def create_workspace(self, req: Request) -> Response:
         attrs = self._attributes(req, "workspace")
         with self.store.transaction() as tx:
             fields = self._validated_workspace(attrs, {})
             record = tx.insert(WORKSPACE, None, self.new_id(tx, WORKSPACE), fields)
-        return _results(WORKSPACE, [self._workspace_json(record)])
+        return _results(WORKSPACE, [_workspace_json(record)])
 
     def update_workspace(self, req: Request, workspace_id: str) -> Response:
         attrs = self._attributes(req, "workspace")
@@ -147,7 +183,8 @@ class KantataSandbox(SandboxApp):
             record = self._workspace(tx, workspace_id)
             fields = self._validated_workspace(attrs, record.fields)
             record = tx.update(record, {**record.fields, **fields})
-        return _results(WORKSPACE, [self._workspace_json(record)])
+            groups = tx.list(GROUP)
+        return _include_groups(req, _results(WORKSPACE, [_workspace_json(record)]), groups)
 
     def _validated_workspace(
         self, attrs: dict[str, Any], current: dict[str, Any]
@@ -193,14 +230,100 @@ class KantataSandbox(SandboxApp):
         ]
         return _reference_filters_match(req, mine)
 
-    def _workspace_json(self, record: StoredRecord) -> dict[str, Any]:
-        out = {name: record.fields.get(name) for name in WORKSPACE_FIELDS}
-        return {
-            "id": record.sandbox_id,
-            **out,
-            "created_at": record.created_at.isoformat(),
-            "updated_at": record.updated_at.isoformat(),
-        }
+    # -- workspace groups (clients) ----------------------------------------------------------
+    def list_groups(self, req: Request) -> Response:
+        with self.store.transaction() as tx:
+            groups = tx.list(GROUP)
+            workspaces = tx.list(WORKSPACE)
+        groups = [g for g in groups if _group_matches(req, g)]
+        response = self._page(req, GROUP, [_group_json(g) for g in groups])
+        return _include_workspaces(req, response, groups, workspaces)
+
+    def get_group(self, req: Request, group_id: str) -> Response:
+        with self.store.transaction() as tx:
+            record = self._group(tx, group_id)
+            workspaces = tx.list(WORKSPACE)
+        response = _results(GROUP, [_group_json(record)])
+        return _include_workspaces(req, response, [record], workspaces)
+
+    def create_group(self, req: Request) -> Response:
+        attrs = self._attributes(req, "workspace_group")
+        with self.store.transaction() as tx:
+            fields = self._validated_group(tx, attrs, None)
+            record = tx.insert(GROUP, None, self.new_id(tx, GROUP), fields)
+            workspaces = tx.list(WORKSPACE)
+        response = _results(GROUP, [_group_json(record)])
+        return _include_workspaces(req, response, [record], workspaces)
+
+    def update_group(self, req: Request, group_id: str) -> Response:
+        attrs = self._attributes(req, "workspace_group")
+        with self.store.transaction() as tx:
+            record = self._group(tx, group_id)
+            record = tx.update(record, self._validated_group(tx, attrs, record))
+            workspaces = tx.list(WORKSPACE)
+        response = _results(GROUP, [_group_json(record)])
+        return _include_workspaces(req, response, [record], workspaces)
+
+    def delete_group(self, req: Request, group_id: str) -> Response:
+        """The group goes, with its external references; its workspaces stay."""
+        with self.store.transaction() as tx:
+            record = self._group(tx, group_id)
+            tx.soft_delete(record)
+            for reference in tx.list(REFERENCE):
+                about = reference.fields
+                if about["subject_type"] == "WorkspaceGroup" and about["subject_id"] == group_id:
+                    tx.soft_delete(reference)
+        return Response(204)
+
+    def _validated_group(
+        self, tx: Tx, attrs: dict[str, Any], current: StoredRecord | None
+    ) -> dict[str, Any]:
+        """The group's new stored fields (membership included), or 422 with every error."""
+        fields = {k: _from_form(GROUP_FIELDS[k], v) for k, v in attrs.items() if k in GROUP_FIELDS}
+        merged = {"company": False, **(current.fields if current else {}), **fields}
+        errors = []
+        name = str(merged.get("name") or "").strip()
+        if not name:
+            errors.append(_invalid("Name can't be blank", "name"))
+        elif self._name_taken(tx, name, current):
+            errors.append(_invalid("Name has already been taken", "name"))
+        for field, value in fields.items():
+            if value is not None and not _typed(GROUP_FIELDS[field], value):
+                errors.append(_invalid(f"{field.replace('_', ' ').capitalize()} is invalid", field))
+        changes = {key: _id_list(attrs.get(key)) for key in MEMBERSHIP_CHANGES}
+        for key, ids in changes.items():
+            if ids is None:
+                errors.append(_invalid(f"{key.replace('_', ' ').capitalize()} is invalid", key))
+        unknown = [i for i in changes["add_workspace_ids"] or () if tx.get(WORKSPACE, i) is None]
+        if unknown:
+            message = f"You do not have access to workspaces {', '.join(unknown)}"
+            errors.append(_invalid(message, "add_workspace_ids"))
+        if errors:
+            raise ApiError(Response(422, {"errors": errors}))
+        members = [
+            i
+            for i in merged.get("workspace_ids", [])
+            if i not in (changes["remove_workspace_ids"] or ())
+        ]
+        members += [
+            i for i in dict.fromkeys(changes["add_workspace_ids"] or ()) if i not in members
+        ]
+        return {**merged, "name": name, "workspace_ids": members}
+
+    def _name_taken(self, tx: Tx, name: str, current: StoredRecord | None) -> bool:
+        """Names are unique per account without regard to case."""
+        wanted = name.casefold()
+        return any(
+            str(g.fields.get("name", "")).strip().casefold() == wanted
+            for g in tx.list(GROUP)
+            if current is None or g.pk != current.pk
+        )
+
+    def _group(self, tx: Tx, group_id: str) -> StoredRecord:
+        record = tx.get(GROUP, group_id)
+        if record is None or record.deleted:
+            raise self.fail("not_found", f"Workspace group {group_id} not found")
+        return record
 
     # -- external references ---------------------------------------------------------------
     def list_references(self, req: Request) -> Response:
@@ -247,7 +370,8 @@ class KantataSandbox(SandboxApp):
         if values.get("status") not in (None, *REFERENCE_STATUSES):
             errors.append(_invalid("Status must be one of pending, successful, failed", "status"))
         if not errors and subject_type in MODELLED_SUBJECTS:
-            if tx.get(MODELLED_SUBJECTS[subject_type], str(values["subject_id"])) is None:
+            subject = tx.get(MODELLED_SUBJECTS[subject_type], str(values["subject_id"]))
+            if subject is None or subject.deleted:
                 errors.append(_invalid("Subject must exist", "subject"))
         if errors:
             raise ApiError(Response(422, {"errors": errors}))
@@ -272,7 +396,7 @@ class KantataSandbox(SandboxApp):
         return record
 
     def _index_subject(self, tx: Tx, values: dict[str, Any]) -> None:
-        """Show the external ID beside the workspace in `/_sandbox/records` (not a write)."""
+        """Show the external ID beside its subject in `/_sandbox/records` (not a write)."""
         object_type = MODELLED_SUBJECTS.get(values["subject_type"])
         subject = tx.get(object_type, values["subject_id"]) if object_type else None
         if subject is not None:
@@ -329,6 +453,83 @@ def _results(key: str, objects: list[dict[str, Any]]) -> Response:
             key: {o["id"]: o for o in ordered},
         },
     )
+
+
+def _includes(req: Request) -> set[str]:
+    return set((req.arg("include") or "").split(",")) - {""}
+
+
+def _include_groups(req: Request, response: Response, groups: list[StoredRecord]) -> Response:
+    """`include=workspace_groups` on workspaces: each names its groups, which come along."""
+    if "workspace_groups" not in _includes(req):
+        return response
+    shown: dict[str, dict[str, Any]] = {}
+    for workspace in response.body[WORKSPACE].values():
+        mine = [g for g in groups if workspace["id"] in g.fields.get("workspace_ids", [])]
+        workspace["workspace_group_ids"] = [g.sandbox_id for g in mine]
+        shown.update({g.sandbox_id: _group_json(g) for g in mine})
+    response.body[GROUP] = shown
+    return response
+
+
+def _include_workspaces(
+    req: Request,
+    response: Response,
+    groups: list[StoredRecord],
+    workspaces: list[StoredRecord],
+) -> Response:
+    """`include=workspaces` on groups: each lists its workspaces, which come along."""
+    if "workspaces" not in _includes(req):
+        return response
+    by_id = {w.sandbox_id: w for w in workspaces}
+    members = {g.sandbox_id: g.fields.get("workspace_ids", []) for g in groups}
+    shown: dict[str, dict[str, Any]] = {}
+    for group in response.body[GROUP].values():
+        group["workspace_ids"] = [i for i in members.get(group["id"], []) if i in by_id]
+        shown.update({i: _workspace_json(by_id[i]) for i in group["workspace_ids"]})
+    response.body[WORKSPACE] = shown
+    return response
+
+
+def _group_matches(req: Request, record: StoredRecord) -> bool:
+    only = req.arg("only")
+    if only and record.sandbox_id not in only.split(","):
+        return False
+    search = (req.arg("search") or "").casefold()
+    if search and search not in str(record.fields.get("name", "")).casefold():
+        return False
+    company = req.arg("company")
+    return company is None or bool(record.fields.get("company")) == (company == "true")
+
+
+def _workspace_json(record: StoredRecord) -> dict[str, Any]:
+    out = {name: record.fields.get(name) for name in WORKSPACE_FIELDS}
+    return {
+        "id": record.sandbox_id,
+        **out,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+    }
+
+
+def _group_json(record: StoredRecord) -> dict[str, Any]:
+    out = {name: record.fields.get(name) for name in GROUP_FIELDS}
+    return {
+        "id": record.sandbox_id,
+        **out,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+    }
+
+
+def _id_list(value: Any) -> list[str] | None:
+    """IDs as Kantata takes them: an array of integers or numeric strings (None: invalid)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return None
+    ids = [str(v) for v in value if not isinstance(v, bool)]
+    return ids if len(ids) == len(value) and all(i.isdigit() for i in ids) else None
 
 
 def _reference_filters_match(

@@ -96,9 +96,9 @@ def test_routes_without_messages_report_zeros(client: Client) -> None:
     assert metrics["mdm_sync_oldest_pending_age_seconds"][
         labels(target="psa", entity_type="project")
     ] == (0)
-    # Kantata maps no customers, so that route has no series at all.
+    # Kantata maps no legal entities, so that route has no series at all.
     assert (
-        labels(target="psa", entity_type="customer", status="pending")
+        labels(target="psa", entity_type="legal_entity", status="pending")
         not in (metrics["mdm_sync_messages"])
     )
 

@@ -52,8 +52,8 @@ def test_fan_out_makes_one_message_per_change_and_routed_target(cus: str) -> Non
     made = outbox.fan_out_changes()
 
     by_target = messages(cus)
-    # Customers route to crm, psa and erp; Kantata maps no customers, so psa gets none.
-    assert sorted(by_target) == ["crm", "erp"]
+    # Customers route to crm, psa and erp.
+    assert sorted(by_target) == ["crm", "erp", "psa"]
     assert sorted(made) == sorted(m.pk for ms in by_target.values() for m in ms)
     crm = only(cus, "crm")
     assert crm.status == Status.PENDING
@@ -62,13 +62,13 @@ def test_fan_out_makes_one_message_per_change_and_routed_target(cus: str) -> Non
     assert crm.payload["attributes"]["name"] == customer(1)["name"]
     change = GoldenChange.objects.get(canonical_id=cus)
     assert crm.idempotency_key == f"{change.pk}:crm"
-    assert SyncState.objects.filter(canonical_id=cus).count() == 2
+    assert SyncState.objects.filter(canonical_id=cus).count() == 3
 
 
 def test_fan_out_twice_makes_nothing_new(cus: str) -> None:
     outbox.fan_out_changes()
     assert outbox.fan_out_changes() == []
-    assert OutboundMessage.objects.count() == 2
+    assert OutboundMessage.objects.count() == 3
 
 
 def test_fan_out_after_lost_markers_does_not_duplicate(cus: str) -> None:
@@ -78,7 +78,7 @@ def test_fan_out_after_lost_markers_does_not_duplicate(cus: str) -> None:
     FanOutCursor.objects.update(watermark=0)
 
     assert outbox.fan_out_changes() == []
-    assert OutboundMessage.objects.count() == 2
+    assert OutboundMessage.objects.count() == 3
 
 
 def test_disabled_route_gets_no_messages(cus: str) -> None:
@@ -86,7 +86,7 @@ def test_disabled_route_gets_no_messages(cus: str) -> None:
         is_enabled=False
     )
     outbox.fan_out_changes()
-    assert sorted(messages(cus)) == ["erp"]
+    assert sorted(messages(cus)) == ["erp", "psa"]
 
 
 def _three_changes() -> list[GoldenChange]:
@@ -241,7 +241,7 @@ def test_a_newer_version_waits_while_an_older_one_is_in_flight(cus: str) -> None
 def test_claim_due_messages_claims_only_due_pending_ones(cus: str) -> None:
     ingest("customer", "crm", customer(2))
     outbox.fan_out_changes()
-    OutboundMessage.objects.filter(target__code="erp").update(
+    OutboundMessage.objects.filter(target__code__in=["erp", "psa"]).update(
         next_attempt_at=timezone.now() + timedelta(hours=1)
     )
     claimed = outbox.claim_due_messages(worker="w", limit=10)
@@ -330,7 +330,7 @@ def test_replay_brings_dead_and_failed_messages_back(cus: str) -> None:
 def test_sweep_sends_each_due_message_once_per_requeue_window(cus: str) -> None:
     first = services.sweep_outbox(enqueue=False)
     again = services.sweep_outbox(enqueue=False)
-    assert first.fanned_out == 2 and len(first.ids) == 2
+    assert first.fanned_out == 3 and len(first.ids) == 3
     assert again.ids == []
 
 

@@ -98,9 +98,9 @@ def test_in_process_runner_logs_each_message_under_its_own_correlation_id(
     with correlation_scope("sync-outbox-run"):
         services.sweep_outbox(enqueue=False)
         outcomes = services.deliver_due_now()
-    # Both customers go to the CRM; the ERP route names no subsidiary, so both fail
-    # pre-send validation there, and say so in the log.
-    assert outcomes == {"delivered": 2, "failed": 2}
+    # Both customers go to the CRM and the PSA; the ERP route names no subsidiary, so both
+    # fail pre-send validation there, and say so in the log.
+    assert outcomes == {"delivered": 4, "failed": 2}
 
     [first] = records_about(delivery_logs, f"delivered {cus} v1 upsert to crm")
     [second] = records_about(delivery_logs, f"delivered {other_cus} v1 upsert to crm")

@@ -169,7 +169,8 @@ def test_outage_rate_limits_and_lost_responses_lose_nothing_and_duplicate_nothin
     prj_ids = {r.canonical_id: 1 for r in projects}
     assert count_by_external_id(sandboxes.erp, "job") == prj_ids
     assert count_by_external_id(sandboxes.psa, "workspaces") == prj_ids
-    assert count_by_external_id(sandboxes.psa, "external_references") == prj_ids
+    assert count_by_external_id(sandboxes.psa, "workspace_groups") == expected
+    assert count_by_external_id(sandboxes.psa, "external_references") == {**expected, **prj_ids}
 
     names = {r["external_id"]: r["fields"]["Name"] for r in live_records(sandboxes.crm, "Account")}
     erp_names = {

@@ -2,11 +2,17 @@
 duplicates, our own legal entities, service codes and projects, plus demo users.
 
 Goes through the same ingest service as the API, each system as its own integration.
+
+``--merge-duplicate`` (run once the first sync has delivered): the demo steward merges
+one company that matching kept as two golden records, already pushed to the targets, so
+the merge visibly arrives in the CRM, the PSA and the ERP. The generator's ground truth
+says which records are one company.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import Group, User
@@ -15,11 +21,21 @@ from django.db.models import Count
 from rest_framework.authtoken.models import Token
 
 from golden import roles, synthetic
-from golden.models import GoldenRecord, IntegrationBinding, SourceRecord, SourceSystem
-from golden.services import ingest_records
+from golden.models import (
+    ExternalReference,
+    GoldenRecord,
+    IntegrationBinding,
+    MergeEvent,
+    SourceRecord,
+    SourceSystem,
+)
+from golden.services import compute_attributes, ingest_records, merge_golden_records
+from golden.synthetic import SyntheticRecord
 from mdm.context import correlation_scope
 
 DEMO_PASSWORD = "demo-steward-2026"
+DEMO_MERGE_REASON = "demo: one company kept as two golden records"
+TARGETS = ("crm", "psa", "erp")
 
 
 def demo_users() -> dict[str, Any]:
@@ -54,6 +70,57 @@ def _demo_token(account: User, name: str) -> str:
     return token.key
 
 
+def duplicate_for_the_demo(customers: Iterable[SyntheticRecord]) -> list[GoldenRecord]:
+    """Survivor and duplicate: two active golden customers of one real company (by ground
+    truth), the survivor already in every target and changed by the merge, so the merge
+    arrives in all three; the duplicate in as many targets as can be had (a missing tax
+    ID keeps most of them out of the ERP). Empty when there is none."""
+    truth = {(r.system, r.data["source_id"]): r.entity_key for r in customers}
+    targets: dict[int, int] = dict(
+        ExternalReference.objects.filter(system__code__in=TARGETS)
+        .values("golden_id")
+        .annotate(n=Count("system", distinct=True))
+        .values_list("golden_id", "n")
+    )
+    companies: dict[str, set[int]] = defaultdict(set)
+    for system, source_id, golden_id in SourceRecord.objects.filter(
+        entity_type="customer", golden__status=GoldenRecord.Status.ACTIVE
+    ).values_list("system__code", "source_id", "golden_id"):
+        companies[truth.get((system, source_id), "")].add(golden_id)
+    pairs = []
+    for key, ids in companies.items():
+        if not key or len(ids) != 2:
+            continue
+        survivor, duplicate = sorted(ids, key=lambda pk: (-targets.get(pk, 0), pk))
+        if targets.get(survivor) == len(TARGETS) and targets.get(duplicate):
+            pairs.append((-targets[duplicate], survivor, duplicate))
+    for _, survivor_pk, duplicate_pk in sorted(pairs):
+        survivor = GoldenRecord.objects.get(pk=survivor_pk)
+        duplicate = GoldenRecord.objects.get(pk=duplicate_pk)
+        records = [*survivor.source_records.all(), *duplicate.source_records.all()]
+        if compute_attributes(survivor, records=records)[0] != survivor.attributes:
+            return [survivor, duplicate]
+    return []
+
+
+def merge_demo_duplicate(customers: Iterable[SyntheticRecord]) -> MergeEvent | None:
+    """The demo's merge, once: an earlier run's merge is returned as it is."""
+    earlier = MergeEvent.objects.filter(reason=DEMO_MERGE_REASON, undone_at__isnull=True).first()
+    if earlier is not None:
+        return earlier
+    pair = duplicate_for_the_demo(customers)
+    if not pair:
+        return None
+    survivor, merged = pair
+    with correlation_scope():
+        return merge_golden_records(
+            survivor=survivor,
+            merged=[merged],
+            actor=User.objects.get(username="steward"),
+            reason=DEMO_MERGE_REASON,
+        )
+
+
 class Command(BaseCommand):
     help = "Load demo master data and demo users (idempotent: re-running changes nothing)."
 
@@ -64,12 +131,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--base-url", default="http://127.0.0.1:8000", help="For the printed example"
         )
+        parser.add_argument(
+            "--merge-duplicate",
+            action="store_true",
+            help="Only merge one duplicate that every target already holds, as the steward",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        users = demo_users()
         seed = opts["seed"]
-        legal_entities = synthetic.generate_legal_entities(seed=seed)
         customers = list(synthetic.generate_customers(opts["companies"], seed=seed))
+        if opts["merge_duplicate"]:
+            self.report_merge(merge_demo_duplicate(customers))
+            return
+        users = demo_users()
+        legal_entities = synthetic.generate_legal_entities(seed=seed)
         services = synthetic.generate_service_codes(seed=seed)
         projects = synthetic.generate_projects(
             customers, legal_entities, opts["projects"], seed=seed
@@ -115,3 +190,14 @@ class Command(BaseCommand):
                 "\nTry: curl -H 'Authorization: Token demo-viewer-token' "
                 f"'{opts['base_url']}/api/v1/xref/?system=erp&entity=customer&source_id={example.source_id}'"
             )
+
+    def report_merge(self, event: MergeEvent | None) -> None:
+        if event is None:
+            self.stdout.write("No duplicate is in the targets yet: run the sync first.")
+            return
+        merged = ", ".join(g.canonical_id for g in event.merged.all())
+        survivor = event.survivor
+        self.stdout.write(
+            f"{merged} merged into {survivor.canonical_id} ({survivor.name}) by the steward; "
+            f"find both IDs on each sandbox's records page"
+        )
