@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from golden.matching import GoldenMatch, find_matches
-from golden.matching.features import Features
+from golden.matching import GoldenMatch
 from golden.models import GoldenRecord
 
 
@@ -33,8 +32,8 @@ class LinkDecision:
 MAX_REVIEW_CANDIDATES = 3
 
 
-def decide_link(entity_type: str, probe: Features) -> LinkDecision:
-    matches = find_matches(entity_type, probe)
+def link_decision(matches: list[GoldenMatch]) -> LinkDecision:
+    """The decision for a record's matches (best first, as ``find_matches`` answers)."""
     links = [m for m in matches if m.decision == "link"]
     if len(links) == 1:
         [match] = links

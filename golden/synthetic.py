@@ -1122,56 +1122,98 @@ def _registration(cc: str, tax: str, rng: random.Random) -> str:
     }[cc]
 
 
-def generate_legal_entities(*, seed: int = 7) -> list[SyntheticRecord]:
-    """The firm's own contracting entities: all in ERP (subsidiaries), most in PSA."""
+# Countries whose register-number format ``_registration`` knows.
+_GROUP_COUNTRIES = ("US", "GB", "DE", "FR", "NL", "CH", "AU", "IN")
+_SISTER_WORDS = ("Advisory", "Digital", "Holding", "Consulting Services")
+
+
+def _group_entities(brand: str, rng: random.Random) -> list[tuple[str, str, int, bool]]:
+    """The contracting entities of another firm: (legal name, country, city index, shares the
+    previous entity's office). About half the groups have a sister entity in their home
+    country, often in the same office and with the same legal form: only the register and
+    tax IDs tell the two apart."""
+    r = rng.random
+    countries = rng.sample(_GROUP_COUNTRIES, 2 + int(r() * 4))
+    out = []
+    for cc in countries:
+        form = _COUNTRIES[cc].forms[0][0]
+        out.append((f"{brand} Consulting {form}", cc, int(r() * 2), False))
+    if r() < 0.5:
+        home = _COUNTRIES[countries[0]]
+        forms = home.forms[: 1 if r() < 0.7 else 2]
+        sister = f"{brand} {_pick(rng, _SISTER_WORDS)} {_pick(rng, forms)[0]}"
+        out.append((sister, home.code, out[0][2], r() < 0.6))
+    return out
+
+
+def generate_legal_entities(*, seed: int = 7, groups: int = 1) -> list[SyntheticRecord]:
+    """The firm's own contracting entities (group 1, Northwind) and, for ``groups`` > 1, those
+    of other firms (an acquisition's, a partner network's): all in ERP (subsidiaries), most in
+    PSA. Each group is a hard-negative family: one brand, several entities, each with its own
+    register and tax IDs."""
+    if groups < 1:
+        raise ValueError("groups must be >= 1")
     rng = random.Random(f"legal-entities-{seed}")
     r, f = rng.random, _Factory(rng)
+    plan = [("Northwind", "NW", 1, [(*spec, False) for spec in _FIRM_ENTITIES])]
+    for g in range(2, groups + 1):
+        k = f.unique("le-brand", _N_SYLLABLES)
+        head, tail = _BRAND_HEADS[k // len(_BRAND_TAILS)], _BRAND_TAILS[k % len(_BRAND_TAILS)]
+        brand = f"{head}{_pick(rng, _FAMILY_MIDS)}{tail}"
+        plan.append((brand, brand[:3].upper(), g, _group_entities(brand, rng)))
     out: list[SyntheticRecord] = []
-    for i, (name, cc, city_i) in enumerate(_FIRM_ENTITIES, start=1):
-        c = _COUNTRIES[cc]
-        full, abbr, city, pc = f.address(c, c.cities[city_i])
-        tax = f.tax_id(cc, city[2], "N", 0)
-        key, sub = f"le-{i:02d}", f"SUB-{i}"
-        erp = {
-            "source_id": sub,
-            "name": name,
-            "registration_number": _registration(cc, tax, rng),
-            "tax_id": tax,
-            "country": cc,
-            "base_currency": c.currency,
-            "erp_subsidiary_code": sub,
-            "address_line1": full,
-            "city": city[0],
-            "postal_code": pc,
-            "updated_at": f.ts(),
-        }
-        out.append(SyntheticRecord("legal_entity", "erp", erp, key))
-        if r() < 0.75:  # PSA admins set these up by hand, so spellings drift
-            base = " ".join(name.split()[:2])  # "Northwind Consulting", legal form dropped
-            psa_name = _pick(
-                rng,
-                (
-                    f"Northwind {c.names[0]}",
-                    name.replace("Northwind", "NW"),
-                    f"{base} ({cc})",
-                    name.translate(_NO_PUNCT),
-                    name.upper(),
-                ),
-            )
-            psa = {
-                "source_id": str(f.seq("psa-le", 10, 2)),
-                "name": psa_name,
-                "registration_number": erp["registration_number"] if r() < 0.3 else "",
-                "tax_id": _tax_variant(tax, cc, rng) if r() < 0.4 else "",
-                "country": _pick(rng, (cc, c.names[0], c.names[1])),
-                "base_currency": c.currency if r() < 0.8 else "",
-                "erp_subsidiary_code": sub if r() < 0.6 else "",
-                "address_line1": abbr if r() < 0.5 else "",
-                "city": city[1] if r() < 0.8 else "",
-                "postal_code": _postal_variant(cc, pc, rng) if r() < 0.4 else "",
+    i = 0
+    for brand, abbrev, g, entities in plan:
+        family = f"le-group-{g:03d}"
+        previous: tuple | None = None
+        for name, cc, city_i, same_office in entities:
+            i += 1
+            c = _COUNTRIES[cc]
+            office = previous if same_office and previous else f.address(c, c.cities[city_i])
+            previous = office
+            full, abbr, city, pc = office
+            tax = f.tax_id(cc, city[2], "N", 0)
+            key, sub = f"le-{i:02d}", f"SUB-{i}"
+            erp = {
+                "source_id": sub,
+                "name": name,
+                "registration_number": _registration(cc, tax, rng),
+                "tax_id": tax,
+                "country": cc,
+                "base_currency": c.currency,
+                "erp_subsidiary_code": sub,
+                "address_line1": full,
+                "city": city[0],
+                "postal_code": pc,
                 "updated_at": f.ts(),
             }
-            out.append(SyntheticRecord("legal_entity", "psa", psa, key))
+            out.append(SyntheticRecord("legal_entity", "erp", erp, key, family))
+            if r() < 0.75:  # PSA admins set these up by hand, so spellings drift
+                base = " ".join(name.split()[:2])  # "Northwind Consulting", legal form dropped
+                psa_name = _pick(
+                    rng,
+                    (
+                        f"{brand} {c.names[0]}",
+                        name.replace(brand, abbrev),
+                        f"{base} ({cc})",
+                        name.translate(_NO_PUNCT),
+                        name.upper(),
+                    ),
+                )
+                psa = {
+                    "source_id": str(f.seq("psa-le", 10, 2)),
+                    "name": psa_name,
+                    "registration_number": erp["registration_number"] if r() < 0.3 else "",
+                    "tax_id": _tax_variant(tax, cc, rng) if r() < 0.4 else "",
+                    "country": _pick(rng, (cc, c.names[0], c.names[1])),
+                    "base_currency": c.currency if r() < 0.8 else "",
+                    "erp_subsidiary_code": sub if r() < 0.6 else "",
+                    "address_line1": abbr if r() < 0.5 else "",
+                    "city": city[1] if r() < 0.8 else "",
+                    "postal_code": _postal_variant(cc, pc, rng) if r() < 0.4 else "",
+                    "updated_at": f.ts(),
+                }
+                out.append(SyntheticRecord("legal_entity", "psa", psa, key, family))
     return out
 
 
@@ -1211,6 +1253,27 @@ _SERVICES = (  # (name, category, unit, PSA code); no PSA code = ERP-only (PSA d
     ("Third-Party Costs", "expenses", "each", "EXP-3P"),
     ("Software Licence - Annual", "licences", "each", ""),
     ("SaaS Subscription", "licences", "month", ""),
+    # The same name in another category is another service (hard negatives).
+    ("Data Migration", "managed_services", "month", "MS-DM"),
+    ("Project Manager", "implementation", "day", "IMPL-PM"),
+    ("Solution Architect", "managed_services", "month", "MS-ARCH"),
+    ("Onsite Training", "expenses", "each", "EXP-TRN"),
+)
+# Practices with their own hourly rate card (the roles of the consulting category, each
+# practice's PSA codes prefixed): "Senior Consultant - Cyber" is not "Senior Consultant".
+_PRACTICES = (
+    ("Cyber", "CYB"),
+    ("Tax", "TAX"),
+    ("Deals", "DLS"),
+    ("Risk", "RSK"),
+    ("People", "PPL"),
+    ("Cloud", "CLD"),
+    ("Finance", "FIN"),
+    ("Supply Chain", "SCM"),
+    ("Analytics", "ANA"),
+    ("Legal", "LGL"),
+    ("Sustainability", "ESG"),
+    ("Operations", "OPS"),
 )
 _UNIT_LABEL = {
     "hour": " - Hourly",
@@ -1230,12 +1293,29 @@ _REVENUE = {
 }
 
 
-def generate_service_codes(*, seed: int = 7) -> list[SyntheticRecord]:
-    """Billable services: ERP items ("ITEM-0042") vs PSA codes ("SR-CONS") for the same thing."""
+def _service_plan(practices: int) -> list[tuple[str, str, str, str, str]]:
+    """(name, category, unit, PSA code, family): the firm's catalogue, then the rate cards of
+    ``practices`` - 1 practices. The family is the role or service name shared by distinct
+    services (hard negatives)."""
+    plan = [(name, cat, unit, code, name) for name, cat, unit, code in _SERVICES]
+    for practice, prefix in _PRACTICES[: practices - 1]:
+        plan += [
+            (f"{name} - {practice}", cat, unit, f"{prefix}-{code}", name)
+            for name, cat, unit, code in _SERVICES
+            if cat == "consulting"
+        ]
+    return plan
+
+
+def generate_service_codes(*, seed: int = 7, practices: int = 1) -> list[SyntheticRecord]:
+    """Billable services: ERP items ("ITEM-0042") vs PSA codes ("SR-CONS") for the same thing.
+    ``practices`` (1 to 13) adds the hourly rate cards of further practices."""
+    if not 1 <= practices <= len(_PRACTICES) + 1:
+        raise ValueError(f"practices must be between 1 and {len(_PRACTICES) + 1}")
     rng = random.Random(f"service-codes-{seed}")
     r, f = rng.random, _Factory(rng)
     out: list[SyntheticRecord] = []
-    for i, (name, cat, unit, psa_code) in enumerate(_SERVICES, start=1):
+    for i, (name, cat, unit, psa_code, family) in enumerate(_service_plan(practices), start=1):
         key, item = f"svc-{i:03d}", f"ITEM-{f.seq('erp-item', 20, 4):04d}"
         account = _REVENUE[cat]
         out.append(
@@ -1253,10 +1333,19 @@ def generate_service_codes(*, seed: int = 7) -> list[SyntheticRecord]:
                     "updated_at": f.ts(),
                 },
                 key,
+                family,
             )
         )
         if psa_code:
-            psa_name = name.replace("Senior ", "Sr. ") if r() < 0.4 else name
+            # PSA admins key these in by hand: abbreviations, another word order, typos,
+            # and no category now and then.
+            psa_name = name
+            if family != name and r() < 0.5:
+                psa_name = f"{name.rsplit(' - ', 1)[1]} {family}"  # "Cyber Senior Consultant"
+            if r() < 0.4:
+                psa_name = psa_name.replace("Senior ", "Sr. ").replace("Manager", "Mgr")
+            if r() < 0.1:
+                psa_name = _typo(psa_name, rng)
             out.append(
                 SyntheticRecord(
                     "service_code",
@@ -1265,13 +1354,14 @@ def generate_service_codes(*, seed: int = 7) -> list[SyntheticRecord]:
                         "source_id": str(f.seq("psa-svc", 100, 5)),
                         "code": psa_code,
                         "name": psa_name,
-                        "category": cat,
+                        "category": cat if r() < 0.85 else "",
                         "unit": unit,
                         "tax_code": "Standard" if r() < 0.4 else "",
                         "revenue_account": account if r() < 0.3 else "",
                         "updated_at": f.ts(),
                     },
                     key,
+                    family,
                 )
             )
     return out
@@ -1338,8 +1428,13 @@ def generate_projects(
         return []
     keys = list(cust)
     out: list[SyntheticRecord] = []
+    previous: tuple[str, tuple[str, str], date] | None = None
     for i in range(1, n_projects + 1):
-        by_sys = cust[_pick(rng, keys)]
+        # A follow-on (phase 2, renewal) of the previous project: same customer, same kind
+        # of work, later dates and a new opportunity. Hard negatives for matching.
+        follow_on = previous is not None and r() < 0.15
+        cust_key = previous[0] if follow_on else _pick(rng, keys)
+        by_sys = cust[cust_key]
         cc = _country_of((by_sys.get("erp") or by_sys.get("crm") or by_sys["psa"])[0]) or "US"
         hub = "US" if cc in ("US", "CA", "BR") else "AU" if cc in ("AU", "JP") else "GB"
         cands = le_by_country.get(cc) or le_by_country.get(hub) or list(les)
@@ -1351,12 +1446,17 @@ def generate_projects(
             s for s, p in (("crm", 0.75), ("psa", 0.9), ("erp", 0.7)) if s in by_sys and r() < p
         ]
         systems = systems or [_pick(rng, list(by_sys))]
-        ptype, pshort = _pick(rng, _PROJECT_TYPES)
+        ptype, pshort = previous[1] if follow_on else _pick(rng, _PROJECT_TYPES)
         dept, dcode = _pick(rng, _DEPARTMENTS)
         first, last = _pick(rng, _FIRST_NAMES), _pick(rng, _SURNAMES)
         billing = _pick(rng, _BILLING_BAG)
-        start = date(2023, 1, 1) + timedelta(days=int(r() * 1250))
+        start = (
+            previous[2] + timedelta(days=1 + int(r() * 60))
+            if follow_on
+            else date(2023, 1, 1) + timedelta(days=int(r() * 1250))
+        )
         end = start + timedelta(days=30 + int(r() * 510))
+        previous = (cust_key, (ptype, pshort), end)
         status = (
             "planned"
             if start > _TODAY
@@ -1399,7 +1499,14 @@ def generate_projects(
                     billing_method=billing if r() < 0.7 else "",
                     cost_center="",
                     department="",
-                    start_date=d["start_date"] if r() < 0.8 else "",
+                    # The opportunity's expected start, often off by a few weeks.
+                    start_date=(
+                        (start + timedelta(days=int(r() * 43) - 21)).isoformat()
+                        if r() < 0.3
+                        else d["start_date"]
+                    )
+                    if r() < 0.8
+                    else "",
                     end_date=d["end_date"] if r() < 0.6 else "",
                     status=stale.get(status, status) if r() < 0.15 else status,
                     project_manager=f"{first} {last}" if r() < 0.5 else "",
@@ -1429,7 +1536,7 @@ def generate_projects(
                     project_manager=f"{last}, {first}",
                     crm_opportunity_ref=crm_id if r() < 0.4 else "",
                 )
-            out.append(SyntheticRecord("project", s, d, key))
+            out.append(SyntheticRecord("project", s, d, key, f"{cust_key}:{pshort}"))
     return out
 
 

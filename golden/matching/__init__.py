@@ -6,11 +6,10 @@ turns its answer into a link, a new golden record or review candidates.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 from golden import config_cache
-from golden.matching.blocking import MAX_BLOCK_SIZE, blocking_keys
+from golden.matching.blocking import MAX_BLOCK_SIZE, block_members, blocking_keys, stored_key
 from golden.matching.features import Features, features_of
 from golden.matching.scoring import MatchModel, PairScore, Thresholds, default_model, score_pair
 from golden.models import BlockingKey, GoldenRecord, MatchSettings, SourceRecord
@@ -68,16 +67,10 @@ def record_features(record: SourceRecord) -> Features:
 def _candidate_records(
     entity_type: str, keys: set[str], exclude_golden: int | None
 ) -> list[SourceRecord]:
-    if not keys:
-        return []
     # The key lookup stays on the (entity_type, key) index alone; whether a record's golden
     # record is still active is checked on the few records it returns.
-    rows = BlockingKey.objects.filter(entity_type=entity_type, key__in=keys).values_list(
-        "key", "source_record_id"
-    )
-    rows = list(rows[: MAX_BLOCK_SIZE * max(len(keys), 1)])
-    sizes = Counter(key for key, _ in rows)
-    ids = {record_id for key, record_id in rows if sizes[key] <= MAX_BLOCK_SIZE}
+    blocks = block_members(entity_type, keys)
+    ids = {i for block in blocks.values() if len(block) <= MAX_BLOCK_SIZE for i in block}
     if not ids:
         return []
     records = SourceRecord.objects.filter(
@@ -109,6 +102,6 @@ def store_blocking_keys(record: SourceRecord, features: Features, *, new: bool =
     if not new:
         BlockingKey.objects.filter(source_record=record).delete()
     BlockingKey.objects.bulk_create(
-        BlockingKey(source_record=record, entity_type=record.entity_type, key=key[:200])
+        BlockingKey(source_record=record, entity_type=record.entity_type, key=stored_key(key))
         for key in sorted(blocking_keys(features))
     )

@@ -14,10 +14,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from golden.matching.blocking import MAX_BLOCK_SIZE, blocking_keys, candidate_pairs
+from golden.matching.blocking import MAX_BLOCK_SIZE, blocking_keys
 from golden.matching.comparators import MISSING, compare
 from golden.matching.features import Features
-from golden.matching.scoring import MatchModel, hard_rule_vetoes
+from golden.matching.pairs import candidate_pair_arrays, could_reach
+from golden.matching.scoring import (
+    MatchModel,
+    hard_rule_vetoes,
+    links_as_sole_candidate,
+    probability_of,
+)
 
 LINK, REVIEW = 2, 1
 
@@ -30,9 +36,11 @@ class BatchResult:
     n_records: int
     n_pairs: int
     labels: list[int]
+    compared_pairs: int = 0
     auto_pairs: list[tuple[int, int, float]] = field(default_factory=list)
     review_pairs: list[tuple[int, int, float]] = field(default_factory=list)
     refused_links: int = 0
+    sole_candidate_links: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -144,6 +152,35 @@ class _Clusters:
         return True
 
 
+def _promote_sole_candidates(
+    review: list[tuple[int, int, float]],
+    clusters: _Clusters,
+    features: Sequence[Features],
+    model: MatchModel,
+) -> list[tuple[int, int, float]]:
+    """Join two clusters whose only review candidates are each other, when their best
+    pair passes ``links_as_sole_candidate`` and the clusters do not conflict. Decided on
+    the clusters as they stand after the auto-links, in one pass, so the outcome does not
+    depend on record order."""
+    best: dict[tuple[int, int], tuple[int, int, float]] = {}
+    neighbours: dict[int, set[int]] = {}
+    for i, j, weight in review:
+        a, b = clusters.find(i), clusters.find(j)
+        neighbours.setdefault(a, set()).add(b)
+        neighbours.setdefault(b, set()).add(a)
+        key = (min(a, b), max(a, b))
+        if key not in best or (-weight, i, j) < (-best[key][2], best[key][0], best[key][1]):
+            best[key] = (i, j, weight)
+    promoted = []
+    for (a, b), (i, j, weight) in sorted(best.items()):
+        if len(neighbours[a]) != 1 or len(neighbours[b]) != 1:
+            continue
+        levels = compare(model.entity_type, features[i], features[j])
+        if links_as_sole_candidate(model, probability_of(weight), levels) and clusters.union(i, j):
+            promoted.append((i, j, weight))
+    return promoted
+
+
 def match_batch(
     features: Sequence[Features],
     model: MatchModel,
@@ -156,8 +193,12 @@ def match_batch(
     least ``min_parallel`` of them (below that, starting processes costs more)."""
     global _FEATURES, _MODEL
     started = time.perf_counter()
-    keys = {i: blocking_keys(f) for i, f in enumerate(features)}
-    pairs = sorted(candidate_pairs(keys, max_block))
+    left, right = candidate_pair_arrays([blocking_keys(f) for f in features], max_block)
+    n_pairs = len(left)
+    # Pairs that cannot reach the review band are dropped before any comparator runs.
+    reachable = could_reach(features, left, right, model, _weight_for(model.thresholds.review))
+    pairs = list(zip(left[reachable].tolist(), right[reachable].tolist(), strict=True))
+    del left, right, reachable
     blocked = time.perf_counter()
     _FEATURES, _MODEL = features, model
     try:
@@ -169,7 +210,7 @@ def match_batch(
     # Strongest evidence first, ties by index: order-independent and deterministic.
     scored.sort(key=lambda row: (-row[2], row[0], row[1]))
     clusters = _Clusters(features)
-    result = BatchResult(len(features), len(pairs), [])
+    result = BatchResult(len(features), n_pairs, [], compared_pairs=len(pairs))
     review: dict[tuple[int, int], tuple[int, int, float]] = {}
     for i, j, weight, kind in scored:
         if kind == LINK and clusters.union(i, j):
@@ -177,6 +218,14 @@ def match_batch(
             continue
         result.refused_links += kind == LINK
         review.setdefault((i, j), (i, j, weight))
+    promoted = _promote_sole_candidates(
+        [row for row in review.values() if clusters.find(row[0]) != clusters.find(row[1])],
+        clusters,
+        features,
+        model,
+    )
+    result.auto_pairs += promoted
+    result.sole_candidate_links = len(promoted)
     result.labels = [clusters.find(i) for i in range(len(features))]
     # A review pair inside one cluster is already settled by stronger links.
     result.review_pairs = [

@@ -2,12 +2,17 @@
 
 A pair is compared only if the two records share at least one key. Several kinds of key
 catch different evidence: an identifier (tax ID, domain, phone), a distinctive name token
-within a country, and the address (postal code with house number), so a misspelt name at
-the same address still meets its twin. Keys shared by very many records (a generic word,
+within a country or city, the brand (first distinctive word) across countries for records
+whose country is unknown, and the address (postal code with house number), so a misspelt
+name at the same address still meets its twin. Keys shared by very many records (a generic word,
 a big city's postal code) are skipped rather than compared quadratically.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import connection
 
 from golden.entities import EntityType
 from golden.matching.features import Features
@@ -22,6 +27,12 @@ GENERIC_TOKENS = frozenset(
     north south east west new first national united general american european asia pacific""".split()
 )
 MAX_BLOCK_SIZE = 400
+# Longer keys are stored cut to this length (the column's size).
+STORED_KEY_LENGTH = 200
+
+
+# Shorter first words ("blue", "acme") recur across countries and only add look-alikes.
+BRAND_KEY_MIN_LENGTH = 6
 
 
 def blocking_keys(f: Features) -> set[str]:
@@ -29,6 +40,13 @@ def blocking_keys(f: Features) -> set[str]:
     if f.entity_type in (EntityType.CUSTOMER, EntityType.LEGAL_ENTITY):
         if f.tax_id:
             keys.add(f"tax:{f.tax_id}")
+        if f.entity_type == EntityType.LEGAL_ENTITY:
+            if f.registration:
+                keys.add(f"reg:{f.registration}")
+            # A firm has few entities per country, and PSA names them freely
+            # ("NW Germany"): all of a country's entities are compared.
+            if f.country:
+                keys.add(f"cc:{f.country}")
         if f.domain:
             keys.add(f"dom:{f.domain}")
         if f.phone:
@@ -42,18 +60,28 @@ def blocking_keys(f: Features) -> set[str]:
                 keys.add(f"cty:{f.city}:{token}")
             if f.postal_code:
                 keys.add(f"pct:{f.postal_code}:{token}")
+        if distinctive and len(distinctive[0]) >= BRAND_KEY_MIN_LENGTH:
+            # The first distinctive word is usually the brand. Keyed across countries, so
+            # a record whose country is unknown still meets its twins.
+            keys.add(f"brd:{distinctive[0]}")
         if not distinctive and f.name:
             keys.add(f"name:{f.country}:{f.name}")
         if f.postal_code and f.house_number:
-            keys.add(f"adr:{f.country}:{f.postal_code}:{f.house_number}")
+            keys.add(f"adr:{f.postal_code}:{f.house_number}")
         return keys
     if f.code:
         keys.add(f"code:{f.code}")
     if f.reference:
         keys.add(f"ref:{f.reference}")
+    # A project's words meet only its customer's projects; a service's words meet every
+    # category's, since PSA exports often leave the category out.
+    scope = f.parent if f.entity_type == EntityType.PROJECT else ""
     for token in f.name_tokens:
         if len(token) >= 4 and token not in GENERIC_TOKENS:
-            keys.add(f"tok:{f.parent}:{token}")
+            keys.add(f"tok:{scope}:{token}")
+    if f.parent and f.start_date:
+        # One customer's projects that start on one day: PSA abbreviates the names.
+        keys.add(f"start:{f.parent}:{f.start_date}")
     return keys
 
 
@@ -74,3 +102,45 @@ def candidate_pairs(
             for right in members[i + 1 :]:
                 pairs.add((left, right))
     return pairs
+
+
+def stored_key(key: str) -> str:
+    return key[:STORED_KEY_LENGTH]
+
+
+def block_members(entity_type: str, keys: Iterable[str]) -> dict[str, list[int]]:
+    """Source record IDs stored under each key (BlockingKey table), at most
+    MAX_BLOCK_SIZE + 1 per key: enough to tell an oversized block, which is skipped,
+    without reading it. One query for all the keys of a batch; on PostgreSQL each key
+    is its own index range scan with its own limit, so a huge block costs no more
+    than a small one."""
+    from golden.models import BlockingKey
+
+    wanted = sorted(set(keys))
+    members: dict[str, list[int]] = {}
+    if not wanted:
+        return members
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(BlockingKey._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT k.key, b.source_record_id
+                FROM unnest(%s::varchar[]) AS k(key)
+                CROSS JOIN LATERAL (
+                    SELECT source_record_id FROM {table}
+                    WHERE entity_type = %s AND key = k.key LIMIT %s
+                ) AS b""",
+                [wanted, entity_type, MAX_BLOCK_SIZE + 1],
+            )
+            rows = cursor.fetchall()
+    else:
+        rows = []
+        for start in range(0, len(wanted), 500):
+            rows += BlockingKey.objects.filter(
+                entity_type=entity_type, key__in=wanted[start : start + 500]
+            ).values_list("key", "source_record_id")
+    for key, record_id in rows:
+        block = members.setdefault(key, [])
+        if len(block) <= MAX_BLOCK_SIZE:
+            block.append(record_id)
+    return members

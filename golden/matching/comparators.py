@@ -7,7 +7,9 @@ no weight themselves; ``golden.matching.scoring`` turns them into Fellegi–Sunt
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import date, timedelta
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
@@ -62,9 +64,28 @@ compare_tax_id = _exact("tax_id")
 compare_domain = _exact("domain")
 compare_phone = _exact("phone")
 compare_country = _exact("country")
-compare_code = _exact("code")
+compare_registration = _exact("registration")
 compare_reference = _exact("reference")
 compare_parent = _exact("parent")
+
+
+def _numbering_scheme(code: str) -> str:
+    """What a code looks like apart from its serial number: "PRJ-2024-017" → "PRJ-#-#",
+    "ITEM-0042" → "ITEM-#"; mnemonic codes ("SR-CONS") all share one scheme."""
+    return re.sub(r"\d+", "#", code) if any(ch.isdigit() for ch in code) else "mnemonic"
+
+
+def compare_code(a: Features, b: Features) -> str:
+    """Projects and service codes. Each system numbers its records its own way, so two
+    codes of different schemes ("OPP-001234" vs "PRJ-2024-017") say little, while two
+    different codes of one scheme are, as a rule, two different records of one system."""
+    if not a.code or not b.code:
+        return MISSING
+    if a.code == b.code:
+        return "same"
+    if _numbering_scheme(a.code) == _numbering_scheme(b.code):
+        return "different"
+    return "other_scheme"
 
 
 def compare_address(a: Features, b: Features) -> str:
@@ -98,19 +119,51 @@ def compare_dates(a: Features, b: Features) -> str:
     if a.start_date == b.start_date:
         return "same_start"
     a_end, b_end = a.end_date or "9999-12-31", b.end_date or "9999-12-31"
-    return "overlap" if a.start_date <= b_end and b.start_date <= a_end else "disjoint"
+    if not (a.start_date <= b_end and b.start_date <= a_end):
+        return "disjoint"
+    # A CRM opportunity carries the expected start, which is often off by a few weeks.
+    gap = abs(date.fromisoformat(a.start_date) - date.fromisoformat(b.start_date))
+    return "close_start" if gap <= CLOSE_START else "overlap"
+
+
+CLOSE_START = timedelta(days=31)
+
+
+def _abbreviates(short: str, word: str) -> bool:
+    """ "impl" → "implementation", "mgd" → "managed", "sr" → "senior": the same first
+    letter, then the short word's letters in order."""
+    if len(short) < 2 or len(short) >= len(word) or short[0] != word[0] or not short.isalpha():
+        return False
+    letters = iter(word)
+    return all(letter in letters for letter in short)
+
+
+def _expanded(name: str, other: str) -> str:
+    """``name`` with each word that abbreviates a word of ``other`` spelt out."""
+    others = other.split()
+    return " ".join(
+        word
+        if word in others
+        else next((full for full in others if _abbreviates(word, full)), word)
+        for word in name.split()
+    )
 
 
 def compare_text_name(a: Features, b: Features) -> str:
     """Project and service names: word order varies ("Cloud Migration - Acme" vs
-    "Acme - Cloud Migration"), so the token-set score leads."""
+    "Acme - Cloud Migration") and PSA users abbreviate ("Acme Cloud Mig 2025",
+    "Sr. Consultant"). A name whose words are all in the other ("Consultant" vs
+    "Senior Consultant") is its own, weaker level: often another service or phase."""
     if not a.name or not b.name:
         return MISSING
     if a.name == b.name:
         return "exact"
-    score = fuzz.token_set_ratio(a.name, b.name)
-    if score >= 95:
+    left, right = _expanded(a.name, b.name), _expanded(b.name, a.name)
+    if fuzz.token_sort_ratio(left, right) >= 95:
         return "very_similar"
+    score = fuzz.token_set_ratio(left, right)
+    if score == 100:
+        return "contained"
     if score >= 85:
         return "similar"
     return "different"
@@ -131,6 +184,7 @@ COMPARATORS: dict[str, dict[str, Comparator]] = {
         "name": compare_name,
         "legal_form": compare_legal_form,
         "tax_id": compare_tax_id,
+        "registration": compare_registration,
         "address": compare_address,
         "country": compare_country,
     },

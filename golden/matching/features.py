@@ -6,6 +6,7 @@ batch matching builds them for every record and keeps them in memory.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ class Features:
     name: str = ""
     legal_form: str = ""
     tax_id: str = ""  # valid IDs only, canonical form with kind/country scope
+    registration: str = ""  # legal entity: company-register number with its country
     domain: str = ""  # registrable domain that is evidence (no free-mail)
     phone: str = ""
     street: str = ""
@@ -51,6 +53,10 @@ def _house_number(street: str) -> str:
     return numbers[0] if numbers else ""
 
 
+# The unit an ERP item name ends with: "senior consultant hourly", "erp implementation fixed fee".
+_UNIT_SUFFIX = re.compile(r"(?: per)? (?:hourly|daily|weekly|monthly|fixed fee|hour|day|month)$")
+
+
 def features_of(entity_type: str, cleaned: dict[str, Any], *, parent: str = "") -> Features:
     """Features of one record's cleaned values. ``parent`` is a resolved reference
     (a project's customer canonical ID) when the caller knows it."""
@@ -63,12 +69,12 @@ def features_of(entity_type: str, cleaned: dict[str, Any], *, parent: str = "") 
             entity_type=entity_type,
             name=name.name if name else "",
             legal_form=(name.legal_form or "") if name else "",
-            tax_id=_tax_key(cleaned.get("tax_id"), country or None)
-            or (
-                f"reg:{country}:{cleaned['registration_number']}"
-                if cleaned.get("registration_number")
-                else ""
-            ),
+            tax_id=_tax_key(cleaned.get("tax_id"), country or None),
+            # Kept apart from the tax ID: one system may hold only the tax ID and the other
+            # only the register number of the same entity, which is no disagreement.
+            registration=f"{country}:{cleaned['registration_number']}"
+            if cleaned.get("registration_number")
+            else "",
             domain=website or normalize.evidence_domain(cleaned.get("email")) or "",
             phone=cleaned.get("phone", "") if str(cleaned.get("phone", "")).startswith("+") else "",
             street=street,
@@ -91,7 +97,9 @@ def features_of(entity_type: str, cleaned: dict[str, Any], *, parent: str = "") 
         )
     return Features(
         entity_type=entity_type,
-        name=text_name,
+        # ERP item names carry the unit ("Senior Consultant - Hourly"); the unit is not
+        # part of what the service is called elsewhere.
+        name=_UNIT_SUFFIX.sub("", text_name) or text_name,
         code=cleaned.get("code", ""),
         parent=normalize.normalize_text(cleaned.get("category")),
     )

@@ -42,48 +42,72 @@ DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
         "country": {"same": (0.97, 0.3), "different": (0.03, 0.7)},
     },
     EntityType.LEGAL_ENTITY: {
+        # Candidates are mostly one group's entities, which share the brand (so the name)
+        # and often an office: IDs, legal form and country tell them apart.
         "name": {
-            "exact": (0.55, 0.001),
-            "exact_generic": (0.05, 0.005),
-            "very_similar": (0.25, 0.005),
-            "contained": (0.05, 0.02),
-            "similar": (0.05, 0.02),
-            "somewhat_similar": (0.03, 0.05),
-            "different": (0.02, 0.899),
+            "exact": (0.45, 0.05),
+            "exact_generic": (0.05, 0.02),
+            "very_similar": (0.25, 0.02),
+            "contained": (0.03, 0.1),
+            "similar": (0.03, 0.02),
+            "somewhat_similar": (0.04, 0.05),
+            "different": (0.2, 0.5),
         },
         "legal_form": {"same": (0.95, 0.4), "different": (0.05, 0.6)},
         "tax_id": {"same": (0.98, 0.0001), "different": (0.02, 0.9999)},
+        "registration": {"same": (0.98, 0.0001), "different": (0.02, 0.9999)},
         "address": {
-            "exact": (0.6, 0.001),
-            "similar": (0.2, 0.002),
-            "same_postal_code": (0.1, 0.01),
-            "different": (0.1, 0.987),
+            "exact": (0.3, 0.01),
+            "similar": (0.4, 0.015),
+            "same_postal_code": (0.25, 0.02),
+            "different": (0.05, 0.955),
         },
         "country": {"same": (0.99, 0.2), "different": (0.01, 0.8)},
     },
     EntityType.PROJECT: {
+        # One firm's projects for one customer are often the same kind of work, so even
+        # an exact name is common between two projects.
         "name": {
-            "exact": (0.5, 0.002),
-            "very_similar": (0.3, 0.01),
-            "similar": (0.1, 0.03),
-            "different": (0.1, 0.958),
+            "exact": (0.1, 0.05),
+            "very_similar": (0.25, 0.045),
+            "contained": (0.1, 0.02),
+            "similar": (0.35, 0.1),
+            "different": (0.2, 0.785),
         },
-        "code": {"same": (0.9, 0.0005), "different": (0.1, 0.9995)},
+        # Each system numbers projects its own way ("OPP-001234", "P-20417", "PRJ-2024-017"):
+        # codes of two schemes say little; two codes of one scheme are two projects.
+        "code": {
+            "same": (0.2, 0.0005),
+            "different": (0.02, 0.416),
+            "other_scheme": (0.78, 0.5835),
+        },
         "reference": {"same": (0.98, 0.0001), "different": (0.02, 0.9999)},
         "customer": {"same": (0.95, 0.01), "different": (0.05, 0.99)},
-        "dates": {"same_start": (0.7, 0.005), "overlap": (0.25, 0.2), "disjoint": (0.05, 0.795)},
+        "dates": {
+            "same_start": (0.7, 0.003),
+            "close_start": (0.15, 0.03),
+            "overlap": (0.1, 0.33),
+            "disjoint": (0.05, 0.637),
+        },
     },
     EntityType.SERVICE_CODE: {
+        # Within one firm's catalogue, a name two systems share is one service unless the
+        # categories differ (a hard rule).
         "name": {
-            "exact": (0.6, 0.005),
-            "very_similar": (0.3, 0.01),
-            "similar": (0.08, 0.05),
-            "different": (0.02, 0.935),
+            "exact": (0.5, 0.0005),
+            "very_similar": (0.35, 0.002),
+            "contained": (0.05, 0.05),
+            "similar": (0.07, 0.07),
+            "different": (0.03, 0.8775),
         },
-        # Each system numbers its items its own way ("ITEM-0042" vs "SR-CONS"), so a
-        # different code says little; the same code says a lot.
-        "code": {"same": (0.3, 0.001), "different": (0.7, 0.999)},
-        "category": {"same": (0.9, 0.2), "different": (0.1, 0.8)},
+        # ERP items ("ITEM-0042") and PSA codes ("SR-CONS") follow different schemes, so
+        # such a difference says little; the same code, or two codes of one scheme, a lot.
+        "code": {
+            "same": (0.3, 0.0005),
+            "different": (0.02, 0.5),
+            "other_scheme": (0.68, 0.4995),
+        },
+        "category": {"same": (0.95, 0.45), "different": (0.05, 0.55)},
     },
 }
 
@@ -107,6 +131,8 @@ EXPLANATIONS = {
     ("legal_form", "different"): "different legal forms: usually two legal entities",
     ("tax_id", "same"): "same valid tax or registration ID",
     ("tax_id", "different"): "different valid tax or registration IDs",
+    ("registration", "same"): "same company-register number",
+    ("registration", "different"): "different company-register numbers",
     ("domain", "same"): "same web domain",
     ("domain", "different"): "different web domains",
     ("phone", "same"): "same phone number",
@@ -121,12 +147,14 @@ EXPLANATIONS = {
     ("country", "same"): "same country",
     ("country", "different"): "different countries",
     ("code", "same"): "same code",
-    ("code", "different"): "different codes",
+    ("code", "different"): "different codes of one numbering scheme",
+    ("code", "other_scheme"): "codes from different numbering schemes",
     ("reference", "same"): "same CRM opportunity",
     ("reference", "different"): "different CRM opportunities",
     ("customer", "same"): "same customer",
     ("customer", "different"): "different customers",
     ("dates", "same_start"): "same start date",
+    ("dates", "close_start"): "start dates within a month of each other",
     ("dates", "overlap"): "overlapping dates",
     ("dates", "disjoint"): "dates do not overlap",
     ("category", "same"): "same category",
@@ -137,17 +165,24 @@ EXPLANATIONS = {
 @dataclass(frozen=True)
 class Thresholds:
     """Match probabilities: at or above ``auto_link`` link on their own (unless a hard
-    rule objects); at or above ``review`` go to a steward; below, a new golden record."""
+    rule objects); at or above ``review`` go to a steward; below, a new golden record.
+
+    ``sole_candidate``: a review-band pair also links on its own when each side is the
+    other's only candidate, its probability reaches this, and a field beyond the name and
+    the country agrees (see ``links_as_sole_candidate``). Above 1, the rule is off."""
 
     auto_link: float = 0.995
     review: float = 0.5
+    sole_candidate: float = 0.8
 
 
 DEFAULT_THRESHOLDS = {
     EntityType.CUSTOMER: Thresholds(0.995, 0.5),
     EntityType.LEGAL_ENTITY: Thresholds(0.999, 0.5),
-    EntityType.PROJECT: Thresholds(0.99, 0.5),
-    EntityType.SERVICE_CODE: Thresholds(0.999, 0.5),
+    # A project's twin often has no date or opportunity to show (PSA, ERP): a sole
+    # candidate must be likelier than elsewhere, as one customer's projects look alike.
+    EntityType.PROJECT: Thresholds(0.99, 0.5, 0.95),
+    EntityType.SERVICE_CODE: Thresholds(0.98, 0.5),
 }
 
 
@@ -198,7 +233,38 @@ def classify(probability: float, vetoed: bool, thresholds: Thresholds) -> str:
     return "new"
 
 
-def _probability(weight: float) -> float:
+# Evidence of at least this weight (2× likelier under a match) from a field other than the
+# name and the country corroborates a look-alike name.
+CORROBORATING_WEIGHT = 1.0
+NAME_AND_COUNTRY = frozenset({"name", "country"})
+
+
+def corroborated(model: MatchModel, levels: dict[str, str]) -> bool:
+    """Does a field beyond the name and the country agree? A shared name in one country
+    is what sister companies and namesakes have too; a shared city, domain, phone,
+    address, legal form or ID is what one company's records have."""
+    return any(
+        model.weight(name, level) >= CORROBORATING_WEIGHT
+        for name, level in levels.items()
+        if name not in NAME_AND_COUNTRY
+    )
+
+
+def links_as_sole_candidate(model: MatchModel, probability: float, levels: dict[str, str]) -> bool:
+    """The relative rule: a pair in the review band that is each side's only candidate
+    links without a steward when it is likely enough and corroborated: on generated data
+    with hard negatives such pairs are nearly all true matches, while the review band as
+    a whole is not (figures in docs/BENCHMARKS.md). A second candidate on either side,
+    or any hard rule, keeps the pair in review."""
+    return (
+        model.thresholds.review <= probability < model.thresholds.auto_link
+        and probability >= model.thresholds.sole_candidate
+        and not hard_rule_vetoes(levels)
+        and corroborated(model, levels)
+    )
+
+
+def probability_of(weight: float) -> float:
     if weight > 60:
         return 1.0
     odds = 2.0**weight
@@ -216,6 +282,12 @@ def hard_rule_vetoes(levels: dict[str, str]) -> list[str]:
         vetoes.append("different countries without a shared tax ID")
     if levels.get("reference") == "different":
         vetoes.append("different CRM opportunities")
+    if levels.get("registration") == "different":
+        vetoes.append("two different company-register numbers")
+    if levels.get("customer") == "different":
+        vetoes.append("projects of different customers")
+    if levels.get("category") == "different":
+        vetoes.append("services of different categories")
     return vetoes
 
 
@@ -235,4 +307,4 @@ def score_pair(model: MatchModel, a: Features, b: Features) -> PairScore:
                     "detail": EXPLANATIONS.get((field_name, level), level.replace("_", " ")),
                 }
             )
-    return PairScore(total, _probability(total), evidence, hard_rule_vetoes(levels))
+    return PairScore(total, probability_of(total), evidence, hard_rule_vetoes(levels))

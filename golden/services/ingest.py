@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from golden.entities import EntitySpec, EntityType, entity_spec
-from golden.linking import LinkDecision, decide_link
 from golden.matching import Features, GoldenMatch, features_of, find_matches, store_blocking_keys
-from golden.models import GoldenRecord, RejectedRecord, SourceRecord, SourceReference, SourceSystem
+from golden.models import RejectedRecord, SourceRecord, SourceReference, SourceSystem
 from golden.services.common import Actor, save_with_history
+from golden.services.placement import Arrival, Placement, place_new_records
 from golden.services.records import (
-    new_golden_record,
-    open_candidate,
     recompute_golden_record,
     recompute_referrers,
     resolve_reference,
@@ -71,18 +70,61 @@ def ingest_records(
     actor: Actor,
     reason: str = "ingest",
 ) -> list[IngestResult]:
-    """Ingest a batch in one transaction, one savepoint per record: good records are
-    stored, bad ones reported with field errors, none half-written."""
+    """Ingest a batch in one transaction: good records are stored, bad ones reported
+    with field errors and kept in the exception queue, none half-written.
+
+    Every record is validated first. New records are then placed together
+    (``golden.services.placement``: the batch's reads and writes in a handful of
+    statements, the outcome the same as one by one); a stored record that changed is
+    updated on its own, in order. If the database refuses the batch's writes (another
+    request stored one of its records meanwhile), the batch is rolled back to before
+    them and each record is placed in a savepoint of its own."""
     spec = entity_spec(entity_type)
+    results: list[IngestResult | None] = []
+    arrivals: list[tuple[int, Arrival]] = []
+    rejections: list[RejectedRecord] = []
+    for index, payload in enumerate(records):
+        try:
+            clean = clean_record(spec, payload)
+        except RecordInvalid as exc:
+            rejections.append(_rejection(spec, system, payload, exc))
+            results.append(IngestResult(exc.source_id, Action.REJECTED, errors=exc.errors))
+            continue
+        arrivals.append((index, Arrival(clean, payload, content_hash(payload))))
+        results.append(None)
     with transaction.atomic():
-        results = [_ingest_one(spec, system, payload, actor, reason) for payload in records]
+        RejectedRecord.objects.bulk_create(rejections)
+        try:
+            with transaction.atomic():
+                stored = _store_batch(spec, system, arrivals, actor, reason)
+        except DatabaseError:
+            stored = {
+                index: _store_alone(spec, system, arrival, actor, reason)
+                for index, arrival in arrivals
+            }
+        for index, result in stored.items():
+            results[index] = result
+        done = [r for r in results if r is not None]
         _resolve_rejections(
-            spec, system, [r.source_id for r in results if r.action != Action.REJECTED]
+            spec, system, [r.source_id for r in done if r.action != Action.REJECTED]
         )
         # Records that arrived may be the parent or customer others already point at.
-        new_ids = [r.source_id for r in results if r.action in NEW_RECORD_ACTIONS]
+        new_ids = [r.source_id for r in done if r.action in NEW_RECORD_ACTIONS]
         recompute_referrers(system.pk, spec.entity_type, new_ids, actor=actor, reason=reason)
-    return results
+    return done
+
+
+def _rejection(
+    spec: EntitySpec, system: SourceSystem, payload: Any, exc: RecordInvalid
+) -> RejectedRecord:
+    return RejectedRecord(
+        system=system,
+        entity_type=spec.entity_type,
+        source_id=exc.source_id,
+        payload=payload if isinstance(payload, dict) else {"value": payload},
+        errors=exc.errors,
+        correlation_id=current_correlation_id(),
+    )
 
 
 def _resolve_rejections(spec: EntitySpec, system: SourceSystem, source_ids: list[str]) -> None:
@@ -93,120 +135,161 @@ def _resolve_rejections(spec: EntitySpec, system: SourceSystem, source_ids: list
         ).update(resolved_at=timezone.now())
 
 
-def _ingest_one(
-    spec: EntitySpec, system: SourceSystem, payload: Any, actor: Actor, reason: str
-) -> IngestResult:
-    try:
-        clean = clean_record(spec, payload)
-    except RecordInvalid as exc:
-        RejectedRecord.objects.create(
-            system=system,
-            entity_type=spec.entity_type,
-            source_id=exc.source_id,
-            payload=payload if isinstance(payload, dict) else {"value": payload},
-            errors=exc.errors,
-            correlation_id=current_correlation_id(),
-        )
-        return IngestResult(exc.source_id, Action.REJECTED, errors=exc.errors)
-    digest = content_hash(payload)
-    for attempt in range(2):
-        try:
-            with transaction.atomic():
-                existing = (
-                    SourceRecord.objects.select_for_update()
-                    .select_related("golden")
-                    .filter(system=system, entity_type=spec.entity_type, source_id=clean.source_id)
-                    .first()
-                )
-                if existing is not None:
-                    result = _update_source_record(
-                        spec, existing, clean, payload, digest, actor, reason
-                    )
-                else:
-                    result = _create_source_record(
-                        spec, system, clean, payload, digest, actor, reason
-                    )
-        except IntegrityError:
-            # Another request created the same source record concurrently: take it as
-            # an update on the second pass.
-            if attempt == 1:
-                raise
-            continue
-        break
-    result.warnings = clean.warnings
-    return result
-
-
-def _update_source_record(
+def _store_batch(
     spec: EntitySpec,
-    record: SourceRecord,
-    clean: CleanRecord,
-    payload: dict[str, Any],
-    digest: str,
+    system: SourceSystem,
+    arrivals: list[tuple[int, Arrival]],
     actor: Actor,
     reason: str,
+) -> dict[int, IngestResult]:
+    """Answer resent records from one read, place runs of new records together. A record
+    that changed, or a source ID seen earlier in the batch, is stored on its own after
+    the run before it, so later records see it as one-by-one ingestion would."""
+    stored = {
+        record.source_id: record
+        for record in SourceRecord.objects.select_for_update(of=("self",))
+        .select_related("golden")
+        .filter(
+            system=system,
+            entity_type=spec.entity_type,
+            source_id__in={a.clean.source_id for _, a in arrivals},
+        )
+    }
+    results: dict[int, IngestResult] = {}
+    run: list[tuple[int, Arrival]] = []
+
+    def place_run() -> None:
+        placements = place_new_records(
+            spec, system, [a for _, a in run], actor=actor, reason=reason
+        )
+        for (index, arrival), placement in zip(run, placements, strict=True):
+            results[index] = _placed_result(arrival, placement)
+        run.clear()
+
+    seen: set[str] = set()
+    for index, arrival in arrivals:
+        source_id = arrival.clean.source_id
+        record = stored.get(source_id)
+        resent = _resent_result(record, arrival) if record and source_id not in seen else None
+        if resent is not None:
+            results[index] = resent
+        elif record is None and source_id not in seen:
+            run.append((index, arrival))
+        else:
+            place_run()
+            results[index] = _store_one(spec, system, arrival, actor, reason)
+        seen.add(source_id)
+    place_run()
+    return results
+
+
+def _store_alone(
+    spec: EntitySpec, system: SourceSystem, arrival: Arrival, actor: Actor, reason: str
 ) -> IngestResult:
+    """A record of a batch the database refused: stored on its own, or, if the database
+    refuses this record itself, rejected into the exception queue so the others land."""
+    try:
+        return _store_one(spec, system, arrival, actor, reason)
+    except DatabaseError as exc:
+        errors = {"non_field_errors": [f"The database refused this record: {exc}"[:500]]}
+        invalid = RecordInvalid(errors, arrival.clean.source_id)
+        _rejection(spec, system, _storable(arrival.payload), invalid).save()
+        return IngestResult(arrival.clean.source_id, Action.REJECTED, errors=errors)
+
+
+def _storable(payload: dict[str, Any]) -> dict[str, Any]:
+    # NUL is the one character PostgreSQL's text and JSON types refuse.
+    return json.loads(json.dumps(payload, default=str).replace("\\u0000", ""))
+
+
+def _store_one(
+    spec: EntitySpec, system: SourceSystem, arrival: Arrival, actor: Actor, reason: str
+) -> IngestResult:
+    """One record in a savepoint of its own."""
+    try:
+        with transaction.atomic():
+            return _place_or_update(spec, system, arrival, actor, reason)
+    except IntegrityError:
+        # Another request created the same source record concurrently: it is stored now,
+        # so the second pass takes it as an update.
+        with transaction.atomic():
+            return _place_or_update(spec, system, arrival, actor, reason)
+
+
+def _place_or_update(
+    spec: EntitySpec, system: SourceSystem, arrival: Arrival, actor: Actor, reason: str
+) -> IngestResult:
+    record = (
+        SourceRecord.objects.select_for_update()
+        .select_related("golden")
+        .filter(system=system, entity_type=spec.entity_type, source_id=arrival.clean.source_id)
+        .first()
+    )
+    if record is None:
+        [placement] = place_new_records(spec, system, [arrival], actor=actor, reason=reason)
+        return _placed_result(arrival, placement)
+    return _resent_result(record, arrival) or _update_source_record(
+        spec, record, arrival, actor, reason
+    )
+
+
+def _placed_result(arrival: Arrival, placement: Placement) -> IngestResult:
+    if placement.linked:
+        action = Action.LINKED
+    else:
+        action = Action.QUEUED_FOR_REVIEW if placement.review_with else Action.CREATED
+    return IngestResult(
+        arrival.clean.source_id,
+        action,
+        placement.golden.canonical_id,
+        warnings=arrival.clean.warnings,
+        review_with=[g.canonical_id for g in placement.review_with],
+    )
+
+
+def _resent_result(record: SourceRecord, arrival: Arrival) -> IngestResult | None:
+    """``unchanged`` for a record resent as stored, or older than the stored version."""
+    clean = arrival.clean
     canonical_id = record.golden.canonical_id
-    if record.content_hash == digest:
-        return IngestResult(clean.source_id, Action.UNCHANGED, canonical_id)
+    if record.content_hash == arrival.digest:
+        return IngestResult(
+            clean.source_id, Action.UNCHANGED, canonical_id, warnings=clean.warnings
+        )
     if (
         clean.source_updated_at
         and record.source_updated_at
         and clean.source_updated_at < record.source_updated_at
     ):
-        clean.warnings.setdefault("updated_at", []).append(
-            "Older than the stored version of this record: ignored."
-        )
-        return IngestResult(clean.source_id, Action.UNCHANGED, canonical_id)
+        older = "Older than the stored version of this record: ignored."
+        warnings = {**clean.warnings, "updated_at": [*clean.warnings.get("updated_at", []), older]}
+        return IngestResult(clean.source_id, Action.UNCHANGED, canonical_id, warnings=warnings)
+    return None
+
+
+def _update_source_record(
+    spec: EntitySpec,
+    record: SourceRecord,
+    arrival: Arrival,
+    actor: Actor,
+    reason: str,
+) -> IngestResult:
+    clean = arrival.clean
     before = _features(spec, record.system, record.cleaned)
     after = _features(spec, record.system, clean.cleaned)
-    _fill_source_record(record, clean, payload, digest)
+    _fill_source_record(record, clean, arrival.payload, arrival.digest)
     save_with_history(record, actor, reason)
     if after != before:
         store_blocking_keys(record, after)
     _store_references(spec, record, clean)
     recompute_golden_record(record.golden, actor=actor, reason=reason)
     review_with = review_changed_record(record, after, actor=actor) if after != before else []
-    return IngestResult(clean.source_id, Action.UPDATED, canonical_id, review_with=review_with)
-
-
-def _create_source_record(
-    spec: EntitySpec,
-    system: SourceSystem,
-    clean: CleanRecord,
-    payload: dict[str, Any],
-    digest: str,
-    actor: Actor,
-    reason: str,
-) -> IngestResult:
-    features = _features(spec, system, clean.cleaned)
-    decision = decide_link(spec.entity_type, features)
-    golden = decision.golden or new_golden_record(spec)
-    record = SourceRecord(
-        system=system, entity_type=spec.entity_type, source_id=clean.source_id, golden=golden
+    return IngestResult(
+        clean.source_id,
+        Action.UPDATED,
+        record.golden.canonical_id,
+        warnings=clean.warnings,
+        review_with=review_with,
     )
-    _fill_source_record(record, clean, payload, digest)
-    record.link_evidence = _link_evidence(decision, golden)
-    save_with_history(record, actor, reason)
-    store_blocking_keys(record, features, new=True)
-    _store_references(spec, record, clean, new=True)
-    recompute_golden_record(
-        golden,
-        actor=actor,
-        reason=reason,
-        created=decision.golden is None,
-        records=[record] if decision.golden is None else None,
-    )
-    review_with = [
-        match.golden.canonical_id
-        for match in decision.review
-        if open_candidate(golden, match.golden, match.score, actor)
-    ]
-    if decision.golden is not None:
-        action = Action.LINKED
-    else:
-        action = Action.QUEUED_FOR_REVIEW if review_with else Action.CREATED
-    return IngestResult(clean.source_id, action, golden.canonical_id, review_with=review_with)
 
 
 def match_record(
@@ -214,31 +297,6 @@ def match_record(
 ) -> list[GoldenMatch]:
     """The golden records a record may be, best first. Reads only."""
     return find_matches(spec.entity_type, _features(spec, system, clean.cleaned))
-
-
-def _link_evidence(decision: LinkDecision, golden: GoldenRecord) -> dict[str, Any]:
-    """What the matcher saw when it placed the record, for the API and stewards."""
-    if decision.golden is None:
-        return {
-            "decision": "new_golden_record",
-            "canonical_id": golden.canonical_id,
-            "closest": [
-                {
-                    "canonical_id": m.golden.canonical_id,
-                    "probability": round(m.score.probability, 4),
-                }
-                for m in decision.review[:5]
-            ],
-            "at": timezone.now().isoformat(),
-        }
-    return {
-        "decision": "auto_link",
-        "canonical_id": golden.canonical_id,
-        "probability": round(decision.score, 6),
-        "reason": decision.reason,
-        "evidence": decision.evidence,
-        "at": timezone.now().isoformat(),
-    }
 
 
 def _features(spec: EntitySpec, system: SourceSystem | None, cleaned: dict[str, Any]) -> Features:
@@ -261,22 +319,12 @@ def _fill_source_record(
     record.correlation_id = current_correlation_id()
 
 
-def _store_references(
-    spec: EntitySpec, record: SourceRecord, clean: CleanRecord, *, new: bool = False
-) -> None:
+def _store_references(spec: EntitySpec, record: SourceRecord, clean: CleanRecord) -> None:
     for spec_field in spec.fields:
         if spec_field.kind != "reference":
             continue
         target = clean.cleaned.get(spec_field.name)
-        if target and new:
-            SourceReference.objects.create(
-                source_record=record,
-                field=spec_field.name,
-                system_id=record.system_id,
-                target_entity_type=spec_field.target,
-                target_source_id=target,
-            )
-        elif target:
+        if target:
             SourceReference.objects.update_or_create(
                 source_record=record,
                 field=spec_field.name,
@@ -286,5 +334,5 @@ def _store_references(
                     "target_source_id": target,
                 },
             )
-        elif not new:
+        else:
             SourceReference.objects.filter(source_record=record, field=spec_field.name).delete()

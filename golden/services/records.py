@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -58,6 +58,27 @@ def format_canonical_id(prefix: str, number: int) -> str:
     return f"{prefix}-{number:0{settings.MDM_CANONICAL_ID_DIGITS}d}"
 
 
+def reserve_canonical_ids(spec: EntitySpec, count: int) -> list[str]:
+    """``count`` new canonical IDs in one round trip, in increasing order."""
+    if count == 0:
+        return []
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(%s) FROM generate_series(1, %s)",
+                [f"golden_canonical_{spec.prefix.lower()}_seq", count],
+            )
+            numbers = sorted(int(row[0]) for row in cursor.fetchall())
+    else:
+        counter, _ = CanonicalIdCounter.objects.select_for_update().get_or_create(
+            prefix=spec.prefix
+        )
+        numbers = list(range(counter.last_number + 1, counter.last_number + count + 1))
+        counter.last_number += count
+        counter.save(update_fields=["last_number"])
+    return [format_canonical_id(spec.prefix, number) for number in numbers]
+
+
 def new_golden_record(spec: EntitySpec) -> GoldenRecord:
     golden = GoldenRecord(
         entity_type=spec.entity_type,
@@ -72,7 +93,14 @@ def new_golden_record(spec: EntitySpec) -> GoldenRecord:
 
 def record_golden_change(golden: GoldenRecord, kind: str, *, actor: Actor) -> GoldenChange:
     """Append to golden's change feed; call inside the transaction that made the change."""
-    return GoldenChange.objects.create(
+    change = golden_change(golden, kind, actor=actor)
+    change.save()
+    return change
+
+
+def golden_change(golden: GoldenRecord, kind: str, *, actor: Actor) -> GoldenChange:
+    """The change-feed row for the golden record's current state, not yet saved."""
+    return GoldenChange(
         golden=golden,
         canonical_id=golden.canonical_id,
         entity_type=golden.entity_type,
@@ -111,13 +139,18 @@ def survivorship_rules(entity_type: str) -> survivorship.RuleSet:
     return config_cache.cached(f"survivorship:{entity_type}", load)
 
 
+ReferenceResolver = Callable[[int, str, str], Any]
+
+
 def compute_attributes(
     golden: GoldenRecord,
     rules: survivorship.RuleSet | None = None,
     records: Sequence[SourceRecord] | None = None,
+    resolve: ReferenceResolver = resolve_reference,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Survived attributes and lineage from the golden record's linked source records
-    (``records`` when the caller already holds all of them, as for a new golden record)."""
+    (``records`` when the caller already holds all of them, as for a new golden record;
+    ``resolve`` maps a reference to a canonical ID when the caller has them at hand)."""
     spec = entity_spec(golden.entity_type)
     if records is None:
         records = list(golden.source_records.select_related("system")) if golden.pk else []
@@ -140,9 +173,7 @@ def compute_attributes(
             continue
         ref_source_id = attributes.pop(spec_field.name)
         ref_lineage = lineage.pop(spec_field.name)
-        canonical = resolve_reference(
-            systems[ref_lineage["system"]], spec_field.target, ref_source_id
-        )
+        canonical = resolve(systems[ref_lineage["system"]], spec_field.target, ref_source_id)
         ref_lineage["reference"] = ref_source_id
         if canonical is None:
             ref_lineage["unresolved"] = True
@@ -163,9 +194,29 @@ def recompute_golden_record(
     """Re-run survivorship; save, version and feed the change if attributes moved.
     ``force_save`` saves other edits of the caller (pins) even if no value moved."""
     attributes, lineage = compute_attributes(golden, records=records)
+    outcome = apply_attributes(golden, attributes, lineage, created=created, force_save=force_save)
+    if outcome is None:
+        return False
+    save_with_history(golden, actor, reason)
+    if outcome:
+        record_golden_change(golden, outcome, actor=actor)
+    return bool(outcome)
+
+
+def apply_attributes(
+    golden: GoldenRecord,
+    attributes: dict[str, Any],
+    lineage: dict[str, Any],
+    *,
+    created: bool = False,
+    force_save: bool = False,
+) -> str | None:
+    """Put recomputed values on the golden record in memory. Returns None when there is
+    nothing to save, "" for a save without a change to feed (lineage only, pins), else the
+    change-feed kind; a value that moved bumps the version."""
     changed = attributes != golden.attributes
     if not (created or changed or force_save or lineage != golden.lineage):
-        return False
+        return None
     if changed and not created:
         golden.version += 1
     golden.attributes = attributes
@@ -173,12 +224,9 @@ def recompute_golden_record(
     golden.name = str(attributes.get("name", ""))[:255]
     golden.country = attributes.get("country", "") or ""
     golden.tax_id = attributes.get("tax_id", "") or ""
-    save_with_history(golden, actor, reason)
     if created:
-        record_golden_change(golden, GoldenChange.Kind.CREATED, actor=actor)
-    elif changed:
-        record_golden_change(golden, GoldenChange.Kind.UPDATED, actor=actor)
-    return changed or created
+        return GoldenChange.Kind.CREATED
+    return GoldenChange.Kind.UPDATED if changed else ""
 
 
 def open_candidate(

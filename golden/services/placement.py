@@ -1,0 +1,483 @@
+"""New source records of one ingest batch, placed together: a handful of reads, matching
+and survivorship in memory, bulk writes.
+
+The records are placed one after another exactly as if each had been ingested alone:
+each is matched against the stored records its blocking keys reach *and* the records
+placed before it in the batch (same per-key block limit, same scoring, same link
+decision), and a golden record's survivorship is re-run after every record it takes, with
+a history row per save and a change-feed row per change. So the clustering, versions,
+history and change feed do not depend on how records are batched; only the round trips
+are grouped.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+from django.db.models import Model
+from django.db.models.signals import post_save
+from django.utils import timezone
+
+from golden.entities import EntitySpec, EntityType
+from golden.linking import LinkDecision, link_decision
+from golden.matching import GoldenMatch, model_for
+from golden.matching.blocking import MAX_BLOCK_SIZE, block_members, blocking_keys, stored_key
+from golden.matching.features import Features, features_of
+from golden.matching.scoring import PairScore, score_pair
+from golden.models import (
+    BlockingKey,
+    GoldenChange,
+    GoldenRecord,
+    MatchCandidate,
+    SourceRecord,
+    SourceReference,
+    SourceSystem,
+)
+from golden.services.common import (
+    Actor,
+    history_rows,
+    insert_rows,
+    reserve_primary_keys,
+    update_rows,
+)
+from golden.services.records import (
+    apply_attributes,
+    compute_attributes,
+    golden_change,
+    reserve_canonical_ids,
+    resolve_reference,
+    survivorship_rules,
+)
+from golden.validation import CleanRecord
+from mdm.context import current_correlation_id
+
+
+@dataclass
+class Arrival:
+    """A validated record not stored yet."""
+
+    clean: CleanRecord
+    payload: dict[str, Any]
+    digest: str
+
+
+@dataclass
+class Placement:
+    """Where an arrival went: its golden record, whether that record existed before it
+    (a link), and the golden records put to review with it."""
+
+    golden: GoldenRecord
+    linked: bool
+    review_with: list[GoldenRecord]
+
+
+class _PendingCanonicalId:
+    """Stands for the canonical ID of a golden record created in this batch until the
+    batch's IDs are handed out (a parent account placed before its child)."""
+
+    def __init__(self, golden: GoldenRecord) -> None:
+        self.golden = golden
+
+
+class _References:
+    """Canonical IDs of referenced source records: stored ones read in one query per
+    system and entity type, ones placed earlier in this batch from memory."""
+
+    def __init__(self) -> None:
+        self.stored: dict[tuple[int, str, str], str | None] = {}
+        self.placed: dict[tuple[int, str, str], _PendingCanonicalId] = {}
+
+    def preload(self, wanted: Iterable[tuple[int, str, str]]) -> None:
+        groups: dict[tuple[int, str], set[str]] = {}
+        for system_id, entity_type, source_id in wanted:
+            if (system_id, entity_type, source_id) not in self.stored:
+                groups.setdefault((system_id, entity_type), set()).add(source_id)
+        for (system_id, entity_type), source_ids in groups.items():
+            found = dict(
+                SourceRecord.objects.filter(
+                    system_id=system_id, entity_type=entity_type, source_id__in=source_ids
+                ).values_list("source_id", "golden__canonical_id")
+            )
+            for source_id in source_ids:
+                self.stored[(system_id, entity_type, source_id)] = found.get(source_id)
+
+    def __call__(self, system_id: int, entity_type: str, source_id: str) -> Any:
+        key = (system_id, entity_type, source_id)
+        if key in self.placed:
+            return self.placed[key]
+        if key not in self.stored:
+            self.stored[key] = resolve_reference(system_id, entity_type, source_id)
+        return self.stored[key]
+
+
+def reference_targets(
+    spec: EntitySpec, system_id: int, cleaned: dict[str, Any]
+) -> list[tuple[int, str, str]]:
+    return [
+        (system_id, f.target, cleaned[f.name])
+        for f in spec.fields
+        if f.kind == "reference" and cleaned.get(f.name)
+    ]
+
+
+def place_new_records(
+    spec: EntitySpec,
+    system: SourceSystem,
+    arrivals: list[Arrival],
+    *,
+    actor: Actor,
+    reason: str,
+) -> list[Placement]:
+    """Store records whose (system, entity type, source ID) is not stored yet, link each
+    to a golden record or create one with review candidates. Call inside a transaction."""
+    if not arrivals:
+        return []
+    batch = _Batch(spec, system, actor, reason)
+    placements = batch.place(arrivals)
+    batch.write()
+    return placements
+
+
+class _Batch:
+    def __init__(self, spec: EntitySpec, system: SourceSystem, actor: Actor, reason: str):
+        self.spec = spec
+        self.entity_type = spec.entity_type
+        self.system = system
+        self.actor = actor
+        self.reason = reason
+        self.correlation_id = current_correlation_id()
+        self.model = model_for(spec.entity_type)
+        self.rules = survivorship_rules(spec.entity_type)
+        self.systems = SourceSystem.objects.in_bulk()
+        self.references = _References()
+        self.pending_ids: dict[int, _PendingCanonicalId] = {}
+        # Stored candidates; the source records of a golden record a record links to (a
+        # link re-runs survivorship over all of them).
+        self.stored_records: dict[int, SourceRecord] = {}
+        self.stored_goldens: dict[int, GoldenRecord] = {}
+        self.members: dict[int, list[SourceRecord]] = {}  # id(golden) → its records
+        self.stored_blocks: dict[str, list[int]] = {}
+        self.placed_blocks: dict[str, list[SourceRecord]] = {}
+        self.features: dict[tuple[int, str], Features] = {}
+        # What the batch will write.
+        self.new_records: list[SourceRecord] = []
+        self.new_goldens: list[GoldenRecord] = []
+        self.creation_order: dict[int, int] = {}  # id(golden) → position among new_goldens
+        self.touched_goldens: dict[int, GoldenRecord] = {}
+        self.saves: list[tuple[GoldenRecord, GoldenRecord]] = []  # (golden, state saved)
+        self.changes: list[tuple[GoldenRecord, GoldenRecord, str]] = []
+        self.decisions: list[tuple[SourceRecord, LinkDecision]] = []
+        self.candidates: list[tuple[GoldenRecord, GoldenRecord, PairScore]] = []
+        self.keys: list[BlockingKey] = []
+        self.source_references: list[SourceReference] = []
+
+    # Reading ---------------------------------------------------------------------------
+
+    def place(self, arrivals: list[Arrival]) -> list[Placement]:
+        self.references.preload(
+            target
+            for a in arrivals
+            for target in reference_targets(self.spec, self.system.pk, a.clean.cleaned)
+        )
+        probes = [self._probe_features(a.clean.cleaned) for a in arrivals]
+        keys = [blocking_keys(probe) for probe in probes]
+        self.stored_blocks = block_members(self.entity_type, set().union(*keys))
+        self._load_candidates(
+            {
+                record_id
+                for block in self.stored_blocks.values()
+                if len(block) <= MAX_BLOCK_SIZE
+                for record_id in block
+            }
+        )
+        ids = reserve_primary_keys(SourceRecord, len(arrivals))
+        return [
+            self._place_one(arrival, probe, record_keys, record_id)
+            for arrival, probe, record_keys, record_id in zip(
+                arrivals, probes, keys, ids, strict=True
+            )
+        ]
+
+    def _probe_features(self, cleaned: dict[str, Any]) -> Features:
+        """As ingestion always computed them: a project is compared with its customer's
+        canonical ID."""
+        parent = ""
+        if self.entity_type == EntityType.PROJECT and cleaned.get("customer_source_id"):
+            parent = (
+                self.references(self.system.pk, EntityType.CUSTOMER, cleaned["customer_source_id"])
+                or ""
+            )
+        return features_of(self.entity_type, cleaned, parent=parent)
+
+    def _load_candidates(self, record_ids: set[int]) -> None:
+        if not record_ids:
+            return
+        rows = (
+            SourceRecord.objects.filter(
+                id__in=record_ids, golden__status=GoldenRecord.Status.ACTIVE
+            )
+            .select_related("golden")
+            .defer("payload", "link_evidence")
+        )
+        for record in rows:
+            record.golden = self.stored_goldens.setdefault(record.golden_id, record.golden)
+            record.system = self.systems[record.system_id]
+            self.stored_records[record.pk] = record
+
+    def _members(self, golden: GoldenRecord) -> list[SourceRecord]:
+        """The golden record's source records, read when a record first links to it (most
+        candidates never do, so their siblings are never read)."""
+        if id(golden) not in self.members:
+            stored = (
+                SourceRecord.objects.filter(golden_id=golden.pk)
+                .defer("payload", "link_evidence")
+                .order_by("id")
+            )
+            members = []
+            for record in stored:
+                record = self.stored_records.get(record.pk, record)
+                record.golden = golden
+                record.system = self.systems[record.system_id]
+                members.append(record)
+            self.references.preload(
+                target
+                for record in members
+                for target in reference_targets(self.spec, record.system_id, record.cleaned)
+            )
+            self.members[id(golden)] = members
+        return self.members[id(golden)]
+
+    # Placing ---------------------------------------------------------------------------
+
+    def _place_one(
+        self, arrival: Arrival, probe: Features, keys: set[str], record_id: int
+    ) -> Placement:
+        clean = arrival.clean
+        decision = link_decision(self._matches(probe, keys))
+        created = decision.golden is None
+        golden = decision.golden or self._new_golden()
+        now = timezone.now()
+        record = SourceRecord(
+            pk=record_id,
+            system=self.system,
+            entity_type=self.entity_type,
+            source_id=clean.source_id,
+            golden=golden,
+            payload=arrival.payload,
+            cleaned=clean.cleaned,
+            source_updated_at=clean.source_updated_at,
+            content_hash=arrival.digest,
+            correlation_id=self.correlation_id,
+            created_at=now,
+            updated_at=now,
+        )
+        self.new_records.append(record)
+        self.decisions.append((record, decision))
+        self._members(golden).append(record)
+        self._recompute(golden, created=created, now=now)
+        self.references.placed[(self.system.pk, self.entity_type, clean.source_id)] = (
+            self._pending_id(golden)
+        )
+        for key in sorted(keys):
+            self.placed_blocks.setdefault(stored_key(key), []).append(record)
+            self.keys.append(
+                BlockingKey(source_record=record, entity_type=self.entity_type, key=stored_key(key))
+            )
+        for target_field in self.spec.fields:
+            target = clean.cleaned.get(target_field.name)
+            if target_field.kind == "reference" and target:
+                self.source_references.append(
+                    SourceReference(
+                        source_record=record,
+                        field=target_field.name,
+                        system_id=self.system.pk,
+                        target_entity_type=target_field.target,
+                        target_source_id=target,
+                    )
+                )
+        review = decision.review if created else []
+        self.candidates += [(golden, match.golden, match.score) for match in review]
+        return Placement(golden, not created, [match.golden for match in review])
+
+    def _new_golden(self) -> GoldenRecord:
+        golden = GoldenRecord(entity_type=self.entity_type, created_at=timezone.now())
+        self.creation_order[id(golden)] = len(self.new_goldens)
+        self.new_goldens.append(golden)
+        self.members[id(golden)] = []
+        return golden
+
+    def _pending_id(self, golden: GoldenRecord) -> Any:
+        if golden.canonical_id:
+            return golden.canonical_id
+        return self.pending_ids.setdefault(id(golden), _PendingCanonicalId(golden))
+
+    def _matches(self, probe: Features, keys: set[str]) -> list[GoldenMatch]:
+        """``find_matches`` over the stored records and those placed before this one."""
+        candidates: dict[int, SourceRecord] = {}
+        for key in keys:
+            stored = self.stored_blocks.get(key, [])
+            placed = self.placed_blocks.get(key, [])
+            if len(stored) + len(placed) > MAX_BLOCK_SIZE:
+                continue
+            for record_id in stored:
+                if record_id in self.stored_records:  # else its golden record is inactive
+                    candidates[record_id] = self.stored_records[record_id]
+            for record in placed:
+                candidates[record.pk] = record
+        best: dict[int, GoldenMatch] = {}
+        for record_id in sorted(candidates):
+            record = candidates[record_id]
+            score = score_pair(self.model, probe, self._record_features(record))
+            current = best.get(id(record.golden))
+            if current is None or score.weight > current.score.weight:
+                best[id(record.golden)] = GoldenMatch(
+                    record.golden, score, record_id, score.decision(self.model.thresholds)
+                )
+        matches = [m for m in best.values() if m.decision != "new"]
+        return sorted(matches, key=lambda m: (-m.score.weight, self._golden_order(m.golden)))
+
+    def _golden_order(self, golden: GoldenRecord) -> tuple[int, int]:
+        # Golden records created here get IDs above every stored one, in creation order.
+        if golden.pk is not None:
+            return (0, golden.pk)
+        return (1, self.creation_order[id(golden)])
+
+    def _record_features(self, record: SourceRecord) -> Features:
+        parent = ""
+        if self.entity_type == EntityType.PROJECT:
+            parent = record.golden.attributes.get("customer") or ""
+        key = (record.pk, parent)
+        if key not in self.features:
+            self.features[key] = features_of(self.entity_type, record.cleaned, parent=parent)
+        return self.features[key]
+
+    def _recompute(self, golden: GoldenRecord, *, created: bool, now: Any) -> None:
+        """``recompute_golden_record`` in memory: the saved state and the change are kept
+        for the bulk writes."""
+        attributes, lineage = compute_attributes(
+            golden, self.rules, records=self.members[id(golden)], resolve=self.references
+        )
+        kind = apply_attributes(golden, attributes, lineage, created=created)
+        if kind is None:
+            return
+        golden.updated_at = now
+        if golden.pk is not None:
+            self.touched_goldens[golden.pk] = golden
+        state = copy.copy(golden)
+        self.saves.append((golden, state))
+        if kind:
+            self.changes.append((golden, state, kind))
+
+    # Writing ---------------------------------------------------------------------------
+
+    def write(self) -> None:
+        self._number_new_goldens()
+        for record, decision in self.decisions:
+            record.link_evidence = link_evidence(decision, record.golden)
+        insert_rows(GoldenRecord, self.new_goldens)
+        insert_rows(SourceRecord, self.new_records)
+        update_rows(
+            GoldenRecord,
+            list(self.touched_goldens.values()),
+            ["version", "attributes", "lineage", "name", "country", "tax_id", "updated_at"],
+        )
+        # Each save of a golden record here is an update of a row, as in
+        # recompute_golden_record (a new golden record is first stored without history).
+        self._history(GoldenRecord, [state for _, state in self.saves], "~", self.reason)
+        self._history(SourceRecord, self.new_records, "+", self.reason)
+        insert_rows(BlockingKey, self.keys)
+        insert_rows(SourceReference, self.source_references)
+        candidates = [
+            MatchCandidate(
+                entity_type=self.entity_type,
+                golden_a=low,
+                golden_b=high,
+                score=score.probability,
+                evidence=score.evidence,
+                reason="; ".join(score.vetoes),
+            )
+            for golden, other, score in self.candidates
+            for low, high in [sorted([golden, other], key=lambda g: g.pk)]
+        ]
+        for candidate, pk in zip(
+            candidates, reserve_primary_keys(MatchCandidate, len(candidates)), strict=True
+        ):
+            candidate.pk = pk
+        insert_rows(MatchCandidate, candidates)
+        self._history(MatchCandidate, candidates, "+", "proposed by the matcher")
+        changes = [golden_change(state, kind, actor=self.actor) for _, state, kind in self.changes]
+        for change, pk in zip(
+            changes, reserve_primary_keys(GoldenChange, len(changes)), strict=True
+        ):
+            change.pk = pk
+        insert_rows(GoldenChange, changes)
+        # Readers of the change feed listen for saved rows (outbound sync starts its
+        # fan-out on commit); a bulk insert sends no signal of its own.
+        for change in changes:
+            post_save.send(
+                GoldenChange, instance=change, created=True, raw=False, using=connection.alias
+            )
+
+    def _number_new_goldens(self) -> None:
+        numbers = zip(
+            reserve_primary_keys(GoldenRecord, len(self.new_goldens)),
+            reserve_canonical_ids(self.spec, len(self.new_goldens)),
+            strict=True,
+        )
+        for golden, (pk, canonical_id) in zip(self.new_goldens, numbers, strict=True):
+            golden.pk, golden.canonical_id = pk, canonical_id
+        for golden, state in self.saves:
+            state.pk, state.canonical_id = golden.pk, golden.canonical_id
+        if self.pending_ids:
+            # Values that pointed at a golden record of this batch get its canonical ID.
+            attribute_sets = {id(s.attributes): s.attributes for _, s in self.saves}
+            for golden in [*self.new_goldens, *self.touched_goldens.values()]:
+                attribute_sets[id(golden.attributes)] = golden.attributes
+            for attributes in attribute_sets.values():
+                for name, value in attributes.items():
+                    if isinstance(value, _PendingCanonicalId):
+                        attributes[name] = value.golden.canonical_id
+
+    def _history(
+        self, model: type[Model], instances: list[Any], history_type: str, reason: str
+    ) -> None:
+        insert_rows(
+            model.history.model,  # type: ignore[attr-defined]
+            history_rows(
+                model,
+                instances,
+                history_type=history_type,
+                actor=self.actor,
+                reason=reason,
+                correlation_id=self.correlation_id,
+            ),
+        )
+
+
+def link_evidence(decision: LinkDecision, golden: GoldenRecord) -> dict[str, Any]:
+    """What the matcher saw when it placed the record, for the API and stewards."""
+    if decision.golden is None:
+        return {
+            "decision": "new_golden_record",
+            "canonical_id": golden.canonical_id,
+            "closest": [
+                {
+                    "canonical_id": m.golden.canonical_id,
+                    "probability": round(m.score.probability, 4),
+                }
+                for m in decision.review[:5]
+            ],
+            "at": timezone.now().isoformat(),
+        }
+    return {
+        "decision": "auto_link",
+        "canonical_id": golden.canonical_id,
+        "probability": round(decision.score, 6),
+        "reason": decision.reason,
+        "evidence": decision.evidence,
+        "at": timezone.now().isoformat(),
+    }

@@ -1,0 +1,205 @@
+"""Matching of legal entities, projects and service codes: quality on generated data with
+hard negatives, the hard rules of these types and their comparators."""
+
+from __future__ import annotations
+
+import pytest
+
+from golden.entities import EntityType
+from golden.matching.batch import match_batch
+from golden.matching.blocking import blocking_keys
+from golden.matching.comparators import compare_code, compare_dates, compare_text_name
+from golden.matching.evaluate import (
+    evaluate_legal_entities,
+    evaluate_projects,
+    evaluate_service_codes,
+)
+from golden.matching.features import Features, features_of
+from golden.matching.scoring import default_model, hard_rule_vetoes, score_pair
+
+LEGAL_ENTITY = EntityType.LEGAL_ENTITY
+PROJECT = EntityType.PROJECT
+SERVICE_CODE = EntityType.SERVICE_CODE
+
+
+def project(**values: str) -> Features:
+    return Features(entity_type=PROJECT, **values)
+
+
+def service(**values: str) -> Features:
+    return Features(entity_type=SERVICE_CODE, **values)
+
+
+# -- quality on generated data ------------------------------------------------------------
+
+
+def test_legal_entity_quality_on_generated_groups_with_sister_entities():
+    figures = evaluate_legal_entities(25, seed=11, workers=1)
+    assert figures["records"] > 150
+    assert figures["review_kinds"].get("hard_negative", 0) == 0
+    assert figures["auto_merge_precision"] >= 0.99
+    assert figures["auto_recall"] >= 0.7
+    assert figures["recall_after_review"] >= 0.9
+    assert figures["pair_completeness"] >= 0.95
+
+
+def test_project_quality_on_generated_data_with_follow_on_projects():
+    figures = evaluate_projects(1000, seed=11, workers=1)
+    assert figures["records"] > 1500
+    assert figures["auto_merge_precision"] >= 0.99
+    assert figures["auto_recall"] >= 0.85
+    assert figures["recall_after_review"] >= 0.98
+    assert figures["bcubed"]["precision"] >= 0.99
+    assert figures["pair_completeness"] >= 0.97
+    assert figures["review_per_1000_records"] <= 150
+
+
+def test_service_code_quality_on_generated_rate_cards():
+    figures = evaluate_service_codes(6, seed=11, workers=1)
+    assert figures["records"] > 150
+    assert figures["auto_merge_precision"] >= 0.99
+    assert figures["auto_recall"] >= 0.7
+    assert figures["recall_after_review"] >= 0.9
+    assert figures["bcubed"]["precision"] >= 0.99
+
+
+# -- hard rules ------------------------------------------------------------------------------
+
+
+def test_different_register_numbers_veto_a_legal_entity_link():
+    cleaned = {"name": "Northwind Consulting GmbH", "country": "DE", "city": "Berlin"}
+    a = features_of(LEGAL_ENTITY, {**cleaned, "registration_number": "HRB123456"})
+    b = features_of(LEGAL_ENTITY, {**cleaned, "registration_number": "HRB654321"})
+    score = score_pair(default_model(LEGAL_ENTITY), a, b)
+    assert "two different company-register numbers" in score.vetoes
+    assert score.decision(default_model(LEGAL_ENTITY).thresholds) != "link"
+
+
+def test_tax_id_on_one_side_and_register_number_on_the_other_is_no_conflict():
+    erp = features_of(
+        LEGAL_ENTITY,
+        {"name": "Northwind Consulting GmbH", "country": "DE", "tax_id": "DE136695976"},
+    )
+    psa = features_of(
+        LEGAL_ENTITY,
+        {"name": "Northwind Consulting", "country": "DE", "registration_number": "HRB123456"},
+    )
+    assert erp.tax_id and not erp.registration and psa.registration == "DE:HRB123456"
+    score = score_pair(default_model(LEGAL_ENTITY), erp, psa)
+    assert score.vetoes == []
+    assert {e["field"] for e in score.evidence} >= {"name", "country"}
+    assert "tax_id" not in {e["field"] for e in score.evidence}
+
+
+def test_projects_of_different_customers_never_link():
+    same = {"name": "erp implementation acme", "reference": "006A", "start_date": "2025-01-06"}
+    a, b = project(parent="CUS-000001", **same), project(parent="CUS-000002", **same)
+    model = default_model(PROJECT)
+    score = score_pair(model, a, b)
+    assert score.probability >= model.thresholds.auto_link  # the rest of the evidence links
+    assert "projects of different customers" in score.vetoes
+    assert score.decision(model.thresholds) == "review"
+    assert len(set(match_batch([a, b], model, workers=1).labels)) == 2
+
+
+def test_services_of_different_categories_never_link():
+    a = service(name="data migration", code="ITEM-0042", parent="implementation")
+    b = service(name="data migration", code="MS-DM", parent="managed services")
+    assert hard_rule_vetoes({"category": "different"}) == ["services of different categories"]
+    assert score_pair(default_model(SERVICE_CODE), a, b).vetoes
+    assert len(set(match_batch([a, b], default_model(SERVICE_CODE), workers=1).labels)) == 2
+
+
+def test_same_service_name_and_category_in_two_systems_links():
+    erp = features_of(
+        SERVICE_CODE,
+        {"name": "Senior Consultant - Hourly", "code": "ITEM-0042", "category": "consulting"},
+    )
+    psa = features_of(
+        SERVICE_CODE, {"name": "Sr. Consultant", "code": "SR-CONS", "category": "Consulting"}
+    )
+    consultant = features_of(
+        SERVICE_CODE, {"name": "Consultant", "code": "CONS", "category": "consulting"}
+    )
+    assert erp.name == "senior consultant"
+    labels = match_batch([erp, psa, consultant], default_model(SERVICE_CODE), workers=1).labels
+    assert labels[0] == labels[1] != labels[2]
+
+
+# -- comparators -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "level"),
+    [
+        ("PRJ-2024-017", "PRJ-2024-017", "same"),
+        ("PRJ-2024-017", "PRJ-2025-003", "different"),  # one system, two projects
+        ("ITEM-0042", "ITEM-0043", "different"),
+        ("SR-CONS", "CONS", "different"),  # both mnemonic: one PSA catalogue
+        ("OPP-001234", "PRJ-2024-017", "other_scheme"),
+        ("ITEM-0042", "SR-CONS", "other_scheme"),
+        ("", "SR-CONS", "missing"),
+    ],
+)
+def test_compare_code_tells_another_numbering_scheme_from_another_code(left, right, level):
+    assert compare_code(project(code=left), project(code=right)) == level
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        (("2025-01-06", "2025-06-30"), ("2025-01-06", ""), "same_start"),
+        (("2025-01-06", "2025-06-30"), ("2025-01-27", "2025-06-30"), "close_start"),
+        (("2025-01-06", "2025-06-30"), ("2025-03-01", "2025-09-30"), "overlap"),
+        (("2025-01-06", "2025-06-30"), ("2025-07-15", "2025-12-31"), "disjoint"),
+        (("2025-01-06", ""), ("2026-07-15", ""), "overlap"),  # open-ended ranges
+        (("", "2025-06-30"), ("2025-01-06", "2025-06-30"), "missing"),
+    ],
+)
+def test_compare_dates(a, b, level):
+    left = project(start_date=a[0], end_date=a[1])
+    right = project(start_date=b[0], end_date=b[1])
+    assert compare_dates(left, right) == level
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        ("acme erp implementation", "acme erp implementation", "exact"),
+        ("acme erp implementation", "erp implementation acme", "very_similar"),
+        ("acme cloud mig 2025", "cloud migration acme", "contained"),  # abbreviation + year
+        ("sr consultant", "senior consultant", "very_similar"),
+        ("mgd analytics", "managed analytics", "very_similar"),
+        ("consultant", "senior consultant", "contained"),
+        ("acme cloud migration", "acme strategy refresh", "different"),
+        ("data migration", "", "missing"),
+    ],
+)
+def test_compare_text_name_reads_abbreviations_and_containment(a, b, level):
+    assert compare_text_name(project(name=a), project(name=b)) == level
+
+
+def test_service_unit_suffix_is_not_part_of_the_name():
+    hourly = features_of(SERVICE_CODE, {"name": "Senior Consultant - Hourly", "code": "X"})
+    fixed = features_of(SERVICE_CODE, {"name": "ERP Implementation - Fixed Fee", "code": "Y"})
+    per_diem = features_of(SERVICE_CODE, {"name": "Per Diem", "code": "Z"})
+    assert (hourly.name, fixed.name, per_diem.name) == (
+        "senior consultant",
+        "erp implementation",
+        "per diem",
+    )
+
+
+def test_blocking_keys_of_projects_services_and_legal_entities():
+    psa = project(name="ibm rpa 2025", parent="CUS-000001", start_date="2025-01-06")
+    erp = project(name="process automation ibm", parent="CUS-000001", start_date="2025-01-06")
+    assert blocking_keys(psa) & blocking_keys(erp) == {"start:CUS-000001:2025-01-06"}
+    # A PSA service without a category still meets the ERP item of its category.
+    with_category = service(name="solution architect", parent="consulting")
+    without = service(name="solution architect")
+    assert blocking_keys(with_category) & blocking_keys(without)
+    entity = features_of(
+        LEGAL_ENTITY,
+        {"name": "NW Germany", "country": "DE", "registration_number": "HRB123456"},
+    )
+    assert {"reg:DE:HRB123456", "cc:DE"} <= blocking_keys(entity)
