@@ -279,5 +279,5 @@ class UnmergeProposalAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
 
 @admin.register(MatchSettings)
 class MatchSettingsAdmin(SimpleHistoryAdmin):
-    list_display = ["entity_type", "auto_link", "review", "source", "updated_at"]
+    list_display = ["entity_type", "auto_link", "review", "sole_candidate", "source", "updated_at"]
     readonly_fields = ["source", "updated_at"]

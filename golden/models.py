@@ -440,6 +440,15 @@ class MatchSettings(models.Model):
         blank=True,
         help_text="Match probability at or above which a pair goes to review.",
     )
+    sole_candidate = models.FloatField(
+        null=True,
+        blank=True,
+        help_text=(
+            "Match probability at or above which a review-band pair links on its own when "
+            "each side is the other's only candidate and another field corroborates it "
+            "(city, domain, phone, address, ID, code or category). Above 1 turns the rule off."
+        ),
+    )
     mu = models.JSONField(
         default=dict,
         blank=True,
@@ -470,3 +479,5 @@ class MatchSettings(models.Model):
             raise ValidationError(
                 {"review": "The review threshold cannot exceed the auto-link threshold."}
             )
+        if self.sole_candidate is not None and self.sole_candidate <= 0.0:
+            raise ValidationError({"sole_candidate": "A probability above 0 (above 1: off)."})

@@ -48,6 +48,9 @@ def _load_model(entity_type: str) -> MatchModel:
         Thresholds(
             row.auto_link if row.auto_link is not None else model.thresholds.auto_link,
             row.review if row.review is not None else model.thresholds.review,
+            row.sole_candidate
+            if row.sole_candidate is not None
+            else model.thresholds.sole_candidate,
         ),
     )
 

@@ -168,8 +168,8 @@ class Thresholds:
     rule objects); at or above ``review`` go to a steward; below, a new golden record.
 
     ``sole_candidate``: a review-band pair also links on its own when each side is the
-    other's only candidate, its probability reaches this, and a field beyond the name and
-    the country agrees (see ``links_as_sole_candidate``). Above 1, the rule is off."""
+    other's only candidate, its probability reaches this, and a field beyond the name, the
+    country and the legal form agrees (see ``links_as_sole_candidate``). Above 1, the rule is off."""
 
     auto_link: float = 0.995
     review: float = 0.5
@@ -233,20 +233,20 @@ def classify(probability: float, vetoed: bool, thresholds: Thresholds) -> str:
     return "new"
 
 
-# Evidence of at least this weight (2× likelier under a match) from a field other than the
-# name and the country corroborates a look-alike name.
+# Evidence of at least this weight (2× likelier under a match) from a field other than
+# these corroborates a look-alike name. Sister companies and namesakes share a country and
+# often a legal form; what one company's records share is a city, domain, phone, address,
+# ID, code or category.
 CORROBORATING_WEIGHT = 1.0
-NAME_AND_COUNTRY = frozenset({"name", "country"})
+NOT_CORROBORATING = frozenset({"name", "country", "legal_form"})
 
 
 def corroborated(model: MatchModel, levels: dict[str, str]) -> bool:
-    """Does a field beyond the name and the country agree? A shared name in one country
-    is what sister companies and namesakes have too; a shared city, domain, phone,
-    address, legal form or ID is what one company's records have."""
+    """Does a field beyond the name, the country and the legal form agree?"""
     return any(
         model.weight(name, level) >= CORROBORATING_WEIGHT
         for name, level in levels.items()
-        if name not in NAME_AND_COUNTRY
+        if name not in NOT_CORROBORATING
     )
 
 

@@ -257,7 +257,7 @@ class _Batch:
         self, arrival: Arrival, probe: Features, keys: set[str], record_id: int
     ) -> Placement:
         clean = arrival.clean
-        decision = link_decision(self._matches(probe, keys))
+        decision = link_decision(self._matches(probe, keys), self.model)
         created = decision.golden is None
         golden = decision.golden or self._new_golden()
         now = timezone.now()

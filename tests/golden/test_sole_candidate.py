@@ -4,6 +4,8 @@ blocking meets a record whose country is unknown through its brand."""
 
 from __future__ import annotations
 
+import pytest
+
 from golden.entities import EntityType
 from golden.matching.batch import match_batch
 from golden.matching.blocking import blocking_keys
@@ -111,3 +113,89 @@ def test_an_address_meets_its_twin_when_one_country_is_missing():
     )
     b = customer(name="Corumware", postal_code="411092", address_line1="174 Bridge Boulevard")
     assert "adr:411092:174" in blocking_keys(a) & blocking_keys(b)
+
+
+# ----------------------------------------------------------------- incremental ingestion
+
+ERP_ROW = {
+    "source_id": "C-1187",
+    "name": "Nystrom Ashford Industries Ltd",
+    "country": "GB",
+    "city": "Leeds",
+    "postal_code": "LS9 2SN",
+    "address_line1": "362 Church Street",
+    "website": "https://nystromashford.co.uk",
+}
+CRM_ROW = {
+    "source_id": "001A77",
+    "name": "Nystrom Ashford",
+    "country": "GB",
+    "website": "www.nystromashford.co.uk",
+}
+
+
+def ingest(system, *rows):
+    from golden.models import SourceSystem
+    from golden.services import ingest_records
+
+    return ingest_records(
+        entity_type="customer",
+        system=SourceSystem.objects.get(code=system),
+        records=list(rows),
+        actor=None,
+    )
+
+
+@pytest.mark.django_db
+def test_ingestion_links_a_sole_corroborated_candidate_and_says_why():
+    from golden.models import MatchCandidate, SourceRecord
+
+    ingest("erp", ERP_ROW)
+    ingest("crm", CRM_ROW)
+    erp = SourceRecord.objects.get(source_id="C-1187")
+    crm = SourceRecord.objects.get(source_id="001A77")
+    assert crm.golden_id == erp.golden_id
+    assert "the only candidate" in crm.link_evidence["reason"]
+    assert not MatchCandidate.objects.exists()
+
+
+@pytest.mark.django_db
+def test_ingestion_reviews_when_a_second_look_alike_exists():
+    from golden.models import MatchCandidate, SourceRecord
+
+    ingest(
+        "erp",
+        ERP_ROW,
+        {
+            "source_id": "C-2200",
+            "name": "Nystrom Ashford Industries PLC",
+            "country": "GB",
+            "city": "Leeds",
+            "postal_code": "LS1 4AP",
+            "address_line1": "10 Park Row",
+            "website": "nystromashford.co.uk",
+        },
+    )
+    ingest("crm", CRM_ROW)
+    crm = SourceRecord.objects.get(source_id="001A77")
+    others = set(SourceRecord.objects.exclude(pk=crm.pk).values_list("golden_id", flat=True))
+    assert crm.golden_id not in others
+    assert MatchCandidate.objects.filter(status="open").count() >= 2
+
+
+@pytest.mark.django_db
+def test_match_settings_can_turn_the_rule_off():
+    from golden.matching import forget_match_settings
+    from golden.models import MatchCandidate, MatchSettings, SourceRecord
+
+    MatchSettings.objects.create(entity_type="customer", sole_candidate=1.01)
+    forget_match_settings()
+    try:
+        ingest("erp", ERP_ROW)
+        ingest("crm", CRM_ROW)
+    finally:
+        forget_match_settings()
+    erp = SourceRecord.objects.get(source_id="C-1187")
+    crm = SourceRecord.objects.get(source_id="001A77")
+    assert crm.golden_id != erp.golden_id
+    assert MatchCandidate.objects.filter(status="open").count() == 1
