@@ -9,10 +9,13 @@ cluster through a chain of links.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from golden.matching.blocking import MAX_BLOCK_SIZE, blocking_keys
 from golden.matching.comparators import MISSING, compare
@@ -26,9 +29,6 @@ from golden.matching.scoring import (
 )
 
 LINK, REVIEW = 2, 1
-
-_FEATURES: Sequence[Features] = ()
-_MODEL: MatchModel | None = None
 
 
 @dataclass
@@ -44,10 +44,10 @@ class BatchResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _score_chunk(pairs: Sequence[tuple[int, int]]) -> list[tuple[int, int, float, int]]:
-    """(i, j, weight, LINK|REVIEW) for pairs above the review threshold."""
-    assert _MODEL is not None
-    model, features = _MODEL, _FEATURES
+def score_pairs(
+    features: Sequence[Features], model: MatchModel, pairs: Iterable[tuple[int, int]]
+) -> list[tuple[int, int, float, int]]:
+    """(i, j, weight, LINK|REVIEW) for the pairs at or above the review threshold."""
     review_weight = _weight_for(model.thresholds.review)
     link_weight = _weight_for(model.thresholds.auto_link)
     out = []
@@ -67,22 +67,58 @@ def _score_chunk(pairs: Sequence[tuple[int, int]]) -> list[tuple[int, int, float
 
 
 def _weight_for(probability: float) -> float:
-    import math
-
     probability = min(max(probability, 1e-12), 1 - 1e-12)
     return math.log2(probability / (1 - probability))
 
 
-def _score_all(
-    pairs: list[tuple[int, int]], workers: int, min_parallel: int
+# What forked scoring processes read: set before the pool starts, shared copy-on-write.
+_FEATURES: Sequence[Features] = ()
+_MODEL: MatchModel | None = None
+_LEFT = _RIGHT = np.empty(0, dtype=np.int32)
+
+
+def _score_range(bounds: tuple[int, int]) -> list[tuple[int, int, float, int]]:
+    assert _MODEL is not None
+    start, end = bounds
+    pairs = zip(_LEFT[start:end].tolist(), _RIGHT[start:end].tolist(), strict=True)
+    return score_pairs(_FEATURES, _MODEL, pairs)
+
+
+def score_pair_arrays(
+    features: Sequence[Features],
+    model: MatchModel,
+    left: np.ndarray,
+    right: np.ndarray,
+    *,
+    workers: int = 2,
+    min_parallel: int = 20_000,
 ) -> list[tuple[int, int, float, int]]:
-    if workers <= 1 or len(pairs) < min_parallel:
-        return _score_chunk(pairs)
-    size = max(len(pairs) // (workers * 8), min(5_000, min_parallel) or 1)
-    chunks = [pairs[k : k + size] for k in range(0, len(pairs), size)]
-    # Fork shares the features with the workers without pickling them.
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return [row for chunk in pool.imap_unordered(_score_chunk, chunks) for row in chunk]
+    """``score_pairs`` over index arrays, in ``workers`` processes once there are at least
+    ``min_parallel`` pairs (below that, starting processes costs more)."""
+    global _FEATURES, _MODEL, _LEFT, _RIGHT
+    n = len(left)
+    if workers <= 1 or n < min_parallel:
+        return score_pairs(features, model, zip(left.tolist(), right.tolist(), strict=True))
+    size = max(n // (workers * 8), min(5_000, min_parallel) or 1)
+    _FEATURES, _MODEL, _LEFT, _RIGHT = features, model, left, right
+    try:
+        # Fork shares the features and pair arrays with the workers without pickling them.
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            ranges = [(k, min(k + size, n)) for k in range(0, n, size)]
+            return [row for rows in pool.imap_unordered(_score_range, ranges) for row in rows]
+    finally:
+        _FEATURES, _MODEL = (), None
+        _LEFT = _RIGHT = np.empty(0, dtype=np.int32)
+
+
+def reachable_pairs(
+    features: Sequence[Features], model: MatchModel, max_block: int = MAX_BLOCK_SIZE
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """(candidate pair count, left, right) of the blocked pairs that may reach the review
+    band: pairs that cannot are dropped before any comparator runs."""
+    left, right = candidate_pair_arrays([blocking_keys(f) for f in features], max_block)
+    reachable = could_reach(features, left, right, model, _weight_for(model.thresholds.review))
+    return len(left), left[reachable], right[reachable]
 
 
 def _demote_ambiguous_links(
@@ -189,28 +225,33 @@ def match_batch(
     max_block: int = MAX_BLOCK_SIZE,
     min_parallel: int = 20_000,
 ) -> BatchResult:
-    """Cluster ``features``; pairs are scored in ``workers`` processes once there are at
-    least ``min_parallel`` of them (below that, starting processes costs more)."""
-    global _FEATURES, _MODEL
+    """Block, score (on ``workers`` processes) and cluster ``features``."""
     started = time.perf_counter()
-    left, right = candidate_pair_arrays([blocking_keys(f) for f in features], max_block)
-    n_pairs = len(left)
-    # Pairs that cannot reach the review band are dropped before any comparator runs.
-    reachable = could_reach(features, left, right, model, _weight_for(model.thresholds.review))
-    pairs = list(zip(left[reachable].tolist(), right[reachable].tolist(), strict=True))
-    del left, right, reachable
+    n_pairs, left, right = reachable_pairs(features, model, max_block)
     blocked = time.perf_counter()
-    _FEATURES, _MODEL = features, model
-    try:
-        scored = _score_all(pairs, workers, min_parallel)
-    finally:
-        _FEATURES, _MODEL = (), None
+    scored = score_pair_arrays(
+        features, model, left, right, workers=workers, min_parallel=min_parallel
+    )
     scored_at = time.perf_counter()
+    result = cluster_scored(features, model, scored)
+    result.n_pairs, result.compared_pairs = n_pairs, len(left)
+    result.seconds = {
+        "blocking": blocked - started,
+        "scoring": scored_at - blocked,
+        "clustering": time.perf_counter() - scored_at,
+    }
+    return result
+
+
+def cluster_scored(
+    features: Sequence[Features], model: MatchModel, scored: list[tuple[int, int, float, int]]
+) -> BatchResult:
+    """Clusters from scored pairs, however they were scored (here or in partitions)."""
     scored = _demote_ambiguous_links(scored, features)
     # Strongest evidence first, ties by index: order-independent and deterministic.
     scored.sort(key=lambda row: (-row[2], row[0], row[1]))
     clusters = _Clusters(features)
-    result = BatchResult(len(features), n_pairs, [], compared_pairs=len(pairs))
+    result = BatchResult(len(features), 0, [])
     review: dict[tuple[int, int], tuple[int, int, float]] = {}
     for i, j, weight, kind in scored:
         if kind == LINK and clusters.union(i, j):
@@ -231,9 +272,4 @@ def match_batch(
     result.review_pairs = [
         row for row in review.values() if result.labels[row[0]] != result.labels[row[1]]
     ]
-    result.seconds = {
-        "blocking": blocked - started,
-        "scoring": scored_at - blocked,
-        "clustering": time.perf_counter() - scored_at,
-    }
     return result

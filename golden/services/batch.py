@@ -7,14 +7,16 @@ elsewhere than their golden record are proposed for unmerge, never moved silentl
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from golden.matching import model_for, record_features
-from golden.matching.batch import match_batch
+from golden.matching.batch import cluster_scored, match_batch
 from golden.matching.scoring import score_pair
 from golden.models import GoldenRecord, MatchCandidate, SourceRecord, UnmergeProposal
+from golden.services.batch_partitions import score_in_partitions
 from golden.services.common import Actor, save_with_history
 from golden.services.merge import merge_golden_records
 from golden.services.records import open_candidate
@@ -80,8 +82,11 @@ def run_batch_matching(
     rebuild: bool = False,
     dry_run: bool = False,
     workers: int = 2,
+    partitions: int = 0,
     progress: Callable[[str], None] = lambda _: None,
 ) -> BatchReport:
+    """``partitions`` > 0 scores the pairs in that many Celery tasks (Redis and running
+    workers needed); otherwise in ``workers`` local processes. Same result either way."""
     progress("loading records")
     records = list(
         SourceRecord.objects.filter(
@@ -93,8 +98,22 @@ def run_batch_matching(
     progress(f"computing features of {len(records):,} records")
     features = [record_features(r) for r in records]
     model = model_for(entity_type)
-    progress("blocking, scoring and clustering")
-    result = match_batch(features, model, workers=workers)
+    if partitions:
+        progress(f"blocking, scoring in {partitions} Celery tasks, clustering")
+        started = time.perf_counter()
+        n_pairs, compared, scored = score_in_partitions(
+            entity_type, [r.pk for r in records], features, model, partitions
+        )
+        scored_at = time.perf_counter()
+        result = cluster_scored(features, model, scored)
+        result.n_pairs, result.compared_pairs = n_pairs, compared
+        result.seconds = {
+            "blocking_and_scoring": scored_at - started,
+            "clustering": time.perf_counter() - scored_at,
+        }
+    else:
+        progress("blocking, scoring and clustering")
+        result = match_batch(features, model, workers=workers)
     report = BatchReport(len(records), result.n_pairs, seconds=result.seconds)
     golden_of = [r.golden_id for r in records]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from golden.entities import ENTITIES
 from golden.services.batch import run_batch_matching
+from golden.services.batch_partitions import PartitionError
 from mdm.context import correlation_scope
 
 
@@ -25,7 +26,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Report what would change; write nothing"
         )
-        parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--workers", type=int, default=2, help="Local scoring processes")
+        parser.add_argument(
+            "--partitions",
+            type=int,
+            default=0,
+            help="Score in this many Celery tasks instead (needs Redis and running workers)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         with correlation_scope() as correlation, tqdm(total=4, unit="step", disable=None) as bar:
@@ -34,14 +41,18 @@ class Command(BaseCommand):
                 bar.set_description(message)
                 bar.update(1)
 
-            report = run_batch_matching(
-                opts["entity"],
-                actor=None,
-                rebuild=opts["rebuild"],
-                dry_run=opts["dry_run"],
-                workers=opts["workers"],
-                progress=progress,
-            )
+            try:
+                report = run_batch_matching(
+                    opts["entity"],
+                    actor=None,
+                    rebuild=opts["rebuild"],
+                    dry_run=opts["dry_run"],
+                    workers=opts["workers"],
+                    partitions=opts["partitions"],
+                    progress=progress,
+                )
+            except PartitionError as exc:
+                raise CommandError(str(exc)) from exc
         verb = "would" if opts["dry_run"] else "did"
         self.stdout.write(
             f"{report.records:,} records, {report.candidate_pairs:,} candidate pairs "
