@@ -1,5 +1,5 @@
 """Outbound sync throughput: `bench/run.sh sync [--customers K] [--rate-limits 25,50]
-[--limited-seconds S]`.
+[--limited-seconds S] [--erp-customers E] [--erp-concurrency 1,5] [--erp-latency-ms 0,20]`.
 
 What it measures, on the PostgreSQL and Redis that bench/run.sh starts:
 
@@ -14,8 +14,13 @@ What it measures, on the PostgreSQL and Redis that bench/run.sh starts:
    two prefork processes, beat embedded so the sweeper runs), drains the outbox.
    Deliveries/s per target = messages delivered / (last delivery − first attempt) on
    that target. Customers go to the CRM (Salesforce: sObject Collections, 200 records a
-   request) and the ERP (NetSuite: one request per record, batched claims and
-   bookkeeping); the PSA customer route, if any, is off.
+   request) and the ERP (NetSuite: one request per record, `max_concurrency` of a batch
+   at once, batched claims and bookkeeping); the PSA customer route, if any, is off.
+   **ERP alone**, once per --erp-latency-ms and --erp-concurrency: E more customers to
+   the ERP only (CRM route off while they fan out), the sandbox answering each request
+   that much later (the `slow` fault: a stand-in for a real account's network and server
+   time), the worker at that `MDM_ERP_MAX_CONCURRENCY`; the sandbox reports the most
+   requests it had in flight at once.
 4. **Rate-limited runs**, one per N in --rate-limits: N × S more customers to the ERP
    alone, its sandbox limited to N requests/s (the `rate_limit` fault: NetSuite's 429
    beyond N in any second), the worker pacing the ERP at --pace-share × N through the
@@ -127,6 +132,12 @@ class ProcessSandbox:
 
     def clear_faults(self) -> None:
         self.http.delete(self.url + "/_sandbox/faults", timeout=10).raise_for_status()
+
+    def in_flight_peak(self) -> int:
+        """The most requests in flight at once since the traffic was last reset."""
+        response = self.http.get(self.url + "/_sandbox/info", timeout=30)
+        response.raise_for_status()
+        return int(response.json()["in_flight_peak"])
 
     def traffic(self, *, reset: bool = False) -> dict[str, list[float]]:
         method = self.http.delete if reset else self.http.get
@@ -523,6 +534,53 @@ def limited_run(
     return Limited(n, pace, run, traffic["admitted"], traffic["refused"])
 
 
+@dataclass
+class ErpAlone:
+    latency_ms: float
+    concurrency: int
+    run: Run
+    peak: int  # most requests the sandbox had in flight at once
+
+    @property
+    def erp(self) -> TargetFigures:
+        return next(r for r in self.run.rows if r.target == "erp")
+
+
+def erp_alone_run(
+    sandboxes: Sandboxes,
+    env: dict[str, str],
+    work: Path,
+    first: int,
+    latency_ms: float,
+    concurrency: int,
+    args,
+) -> ErpAlone:
+    """E customers to the ERP alone (the CRM route off while they fan out), unpaced, the
+    sandbox answering each request `latency_ms` later, the worker sending `concurrency`
+    requests of a batch at once."""
+    crm_route = TargetBinding.objects.filter(system__code="crm", entity_type="customer")
+    crm_route.update(is_enabled=False)
+    run = load(range(first, first + args.erp_customers))
+    crm_route.update(is_enabled=True)
+    erp: ProcessSandbox = sandboxes.erp  # type: ignore[assignment]
+    if latency_ms:
+        erp.set_fault("slow", delay=latency_ms / 1000)
+    erp.traffic(reset=True)
+    print(
+        f"ERP alone: {len(run.customers)} customers, +{latency_ms:g} ms, "
+        f"max_concurrency {concurrency}",
+        flush=True,
+    )
+    worker_env_ = {**env, "MDM_ERP_MAX_CONCURRENCY": str(concurrency)}
+    log_path = work / f"worker-erp-{latency_ms:g}-{concurrency}.log"
+    deliver(run, worker_env_, log_path, args.timeout)
+    peak = erp.in_flight_peak()
+    erp.clear_faults()
+    run.once = {"erp": exactly_once(erp, "customer", run.customers)}
+    print(table(run.rows), flush=True)
+    return ErpAlone(latency_ms, concurrency, run, peak)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=2000, help="unlimited run")
@@ -530,11 +588,21 @@ def main() -> None:
     parser.add_argument("--limited-seconds", type=float, default=40.0, help="N × this customers")
     parser.add_argument("--pace-share", type=float, default=0.95, help="pacing, share of N")
     parser.add_argument("--timeout", type=float, default=120.0, help="per run, seconds")
+    parser.add_argument("--erp-customers", type=int, default=2000, help="per ERP-alone run")
+    parser.add_argument(
+        "--erp-concurrency", default="1,5", help="ERP-alone runs, one per max_concurrency"
+    )
+    parser.add_argument(
+        "--erp-latency-ms", default="0,20", help="ERP-alone runs, added per request"
+    )
     parser.add_argument("--fast-retries", action="store_true", help="e2e tests' timings")
     parser.add_argument("--no-write", action="store_true", help="print, skip BENCHMARKS.md")
     args = parser.parse_args()
     sync_env = dict(FAST_SYNC_ENV) if args.fast_retries else dict(PRODUCTION_SYNC_ENV)
     limits = [float(n) for n in args.rate_limits.split(",") if n]
+    concurrencies = [int(n) for n in args.erp_concurrency.split(",") if n]
+    latencies = [float(n) for n in args.erp_latency_ms.split(",") if n]
+    erp_default = int(settings.MDM_TARGETS["erp"].get("max_concurrency") or 1)
 
     work = Path(tempfile.mkdtemp(prefix="mdm-bench-sync-"))
     print(f"state and logs in {work}", flush=True)
@@ -555,15 +623,25 @@ def main() -> None:
         # Unlimited: customers to the CRM and the ERP.
         a = load(range(1, args.customers + 1))
         print(f"unlimited: {len(a.customers)} customers, {len(a.ids)} messages", flush=True)
+        sandboxes.erp.traffic(reset=True)  # type: ignore[attr-defined]
         deliver(a, env, work / "worker.log", args.timeout)
+        mixed_peak = sandboxes.erp.in_flight_peak()  # type: ignore[attr-defined]
         a.once = {
             "crm": exactly_once(sandboxes.crm, "Account", a.customers),
             "erp": exactly_once(sandboxes.erp, "customer", a.customers),
         }
         print(table([*a.rows, a.overall]), flush=True)
 
-        limited = []
         first = args.customers + 1
+        alone = []
+        for latency_ms in latencies:
+            for concurrency in concurrencies:
+                alone.append(
+                    erp_alone_run(sandboxes, env, work, first, latency_ms, concurrency, args)
+                )
+                first += len(alone[-1].run.customers)
+
+        limited = []
         for n in limits:
             limited.append(limited_run(sandboxes, env, work, first, n, args))
             first += len(limited[-1].run.customers)
@@ -571,7 +649,15 @@ def main() -> None:
         for sandbox in sandboxes.all().values():
             sandbox.stop()  # type: ignore[attr-defined]
 
-    body = render(args, a, limited, statements=statements)
+    body = render(
+        args,
+        a,
+        limited,
+        statements=statements,
+        alone=alone,
+        erp_default=erp_default,
+        mixed_peak=mixed_peak,
+    )
     print(body)
     if not args.no_write:
         write_section("sync", "Outbound sync throughput", body)
@@ -591,7 +677,30 @@ def limited_row(b: Limited) -> str:
     )
 
 
-def render(args: argparse.Namespace, a: Run, limited: list[Limited], *, statements: dict) -> str:
+def alone_row(b: ErpAlone) -> str:
+    erp = b.erp
+    bad = erp.statuses.get("dead", 0) + erp.statuses.get("failed", 0)
+    once = b.run.once["erp"]
+    twice = once["duplicated"] + once["rewritten"]
+    return (
+        f"| {b.latency_ms:g} ms | {b.concurrency} | {erp.messages:,} | {erp.delivered:,} | "
+        f"{seconds(erp.t95)} | "
+        f"{f'**{erp.rate95:,.0f}**' if erp.t95 else 'not reached'} | "
+        f"{f'{erp.rate:,.0f}' if erp.t100 else 'not drained'} | {b.peak} | {erp.refused:,} | "
+        f"{erp.attempts:,} | {bad} | {once['missing']} | {twice} |"
+    )
+
+
+def render(
+    args: argparse.Namespace,
+    a: Run,
+    limited: list[Limited],
+    *,
+    statements: dict,
+    alone: list[ErpAlone],
+    erp_default: int,
+    mixed_peak: int,
+) -> str:
     assert a.overall is not None
     timings = (
         "the e2e tests' fast timings (`connectors.testing.FAST_SYNC_ENV`: retry base 0.2 s, "
@@ -620,6 +729,15 @@ def render(args: argparse.Namespace, a: Run, limited: list[Limited], *, statemen
         for b in limited
     )
     limited_text = "\n".join(limited_row(b) for b in limited)
+    alone_text = "\n".join(alone_row(b) for b in alone)
+    alone_tasks = "\n".join(
+        f"- +{b.latency_ms:g} ms, max_concurrency {b.concurrency}: "
+        f"{outcomes_text(b.run.tasks)}; the sweeper sent "
+        f"{b.run.resent:,} messages again. Exactly once: {once_text(b.run.once)}."
+        for b in alone
+    )
+    erp_alone = next((b for b in alone if b.concurrency == erp_default and not b.latency_ms), None)
+    met_erp = erp_alone is not None and erp_alone.erp.rate95 >= 500
     limited_tasks = "\n".join(
         f"- N = {b.n:g}: {outcomes_text(b.run.tasks)}; the sweeper sent {b.run.resent:,} "
         f"messages again. Exactly once: {once_text(b.run.once)}."
@@ -628,7 +746,9 @@ def render(args: argparse.Namespace, a: Run, limited: list[Limited], *, statemen
     return f"""
 `bench/run.sh sync --customers {args.customers} --rate-limits {args.rate_limits} \
 --limited-seconds {args.limited_seconds:g} --pace-share {args.pace_share:g} \
---timeout {args.timeout:g}{" --fast-retries" if args.fast_retries else ""}`. The three \
+--timeout {args.timeout:g} --erp-customers {args.erp_customers} \
+--erp-concurrency {args.erp_concurrency} --erp-latency-ms {args.erp_latency_ms}\
+{" --fast-retries" if args.fast_retries else ""}`. The three \
 sandboxes run as processes (`manage.py run_sandbox … --quiet`, SQLite state, the CRM over \
 HTTPS with the test CA). Delivery is one real Celery worker, `celery -A mdm worker -B \
 --concurrency 2` (two prefork processes; beat embedded, so the sweeper runs) on Redis and \
@@ -645,18 +765,42 @@ also running other engineers' work while this was measured: the figures are lowe
 {len(a.customers):,} customers → {len(a.ids):,} messages; \
 {"all delivered" if a.drained else f"**not drained** after {args.timeout:g} s"}. The CRM \
 gets them by sObject Collections upsert (one request per 200 records, `allOrNone=false`); \
-the ERP (NetSuite's REST record API has no batch write) one request per record, with the \
-claims and the bookkeeping done per batch.
+the ERP (NetSuite's REST record API has no batch write) one request per record, \
+`max_concurrency` = {erp_default} of a batch at once per worker process (the sandbox saw at \
+most {mixed_peak} in flight; its account concurrency limit is 15), with the claims and the \
+bookkeeping done per batch.
 
 {table([*a.rows, a.overall])}
 
 {outcomes_text(a.tasks)}; the sweeper sent {a.resent:,} messages again. Exactly once: \
-{once_text(a.once)}. Mean duration of the call that carried a delivered record: {calls}. \
+{once_text(a.once)}. Mean duration of the call that carried a delivered record: {calls} \
+(for the ERP, a batch's concurrent requests together). \
 Database statements for one batch delivered in-process: {per_batch} (claim, ordering and \
 approval checks, attempt rows, outcomes, `SyncState`, crosswalk with history, waiters). \
 Before the worker: ingest {a.ingest_seconds:.1f} s ({len(a.customers) / a.ingest_seconds:,.0f} \
 customers/s, matching included), fan-out {a.fan_out_seconds:.1f} s, sending the tasks \
 {a.enqueue_seconds:.1f} s.
+
+### The ERP alone: one request per record, `max_concurrency` at a time
+
+{args.erp_customers:,} more customers each run, to the ERP only (CRM route off while they \
+fanned out), unpaced, the same worker with `MDM_ERP_MAX_CONCURRENCY` set per run (1 is how \
+the ERP was sent before: one request after another). Added latency = the sandbox's `slow` \
+fault, holding each request that long before it answers (inside its in-flight count), as a \
+stand-in for a real account's network and server time. Peak in flight = the most requests the NetSuite \
+sandbox had in flight at once, by its own accounting (two worker processes, each sending up \
+to `max_concurrency`); refused = attempts answered 429 by its concurrency limit (15). \
+Without added latency the sandbox answers in about a millisecond and serialises its writes \
+(one SQLite connection), so the run is bound by the CPU that worker, sandbox and PostgreSQL \
+share, and concurrency has little to overlap; against a real account, where a request takes \
+tens to hundreds of milliseconds of network and server time, overlapping requests is what \
+counts (the runs with added latency).
+
+| added latency | max_concurrency | messages | delivered | 95 % delivered | deliveries/s to 95 % | deliveries/s to 100 % | peak in flight | refused | attempts | dead / failed | lost | twice |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
+{alone_text}
+
+{alone_tasks}
 
 ### Rate limited: the ERP at N requests/s, paced at {args.pace_share:g} × N
 
@@ -679,7 +823,9 @@ than once.
 ### Against the targets
 
 - **≥ 500 deliveries/s with 2 workers: {"met" if met_500 else "not met"}** \
-({a.overall.rate95:,.0f}/s to 95 % over both targets).
+({a.overall.rate95:,.0f}/s to 95 % over both targets); the ERP alone, at the default \
+`max_concurrency` {erp_default}: {"met" if met_erp else "not met"} \
+({f"{erp_alone.erp.rate95:,.0f}/s" if erp_alone else "not measured"}).
 - **Within 90 % of N under a rate limit, nothing dropped: {"met" if met_rate else "not met"}** \
 ({rates}).
 """

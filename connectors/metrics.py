@@ -14,13 +14,24 @@ Gauges (labels in braces):
   message (0 when nothing is pending);
 - ``mdm_sync_delivery_latency_seconds{target, entity_type}``: mean fan-out-to-delivery
   latency of the messages delivered in the last hour (no series without deliveries);
+- ``mdm_sync_throttled_attempts{target, entity_type}``: delivery attempts the target
+  refused for its rate or concurrency limit in the last hour (429, Salesforce's 403
+  ``REQUEST_LIMIT_EXCEEDED``);
 - ``mdm_golden_records{entity_type, status}``: golden records (active, merged, retired);
 - ``mdm_review_candidates_open{entity_type}``: match candidates waiting for a steward;
 - ``mdm_rejected_records_unresolved{system, entity_type}``: ingested records that failed
   validation and were not fixed by a later ingest.
 
-The sync figures are ``connectors.selectors.sync_report`` (what ``manage.py sync_report``
-prints), so the endpoint and the report always agree.
+Counters per paced target (``rate_limit`` set), read from the pacing bucket's counters in
+Redis (``connectors.pacing``), which every worker process updates:
+
+- ``mdm_sync_pacing_requests_total{target}``: requests that took a slot;
+- ``mdm_sync_pacing_delayed_requests_total{target}``: those that had to wait for it;
+- ``mdm_sync_pacing_wait_seconds_total{target}``: seconds waited in all;
+- ``mdm_sync_pacing_refused_total{target}``: 429 answers to paced requests.
+
+The sync figures are ``connectors.selectors.sync_report`` and ``pacing_report`` (what
+``manage.py sync_report`` prints), so the endpoint and the report always agree.
 
 Access: when ``MDM_METRICS_TOKEN`` is set, a scrape needs ``Authorization: Bearer
 <token>`` (Prometheus: ``authorization: {credentials: ...}`` in the scrape config);
@@ -40,12 +51,12 @@ from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from connectors.adapters import registry as adapters
 from connectors.models import TargetBinding
-from connectors.selectors import STATUSES, sync_report
+from connectors.selectors import STATUSES, pacing_report, sync_report
 from golden.entities import EntityType
 from golden.models import GoldenRecord, MatchCandidate, RejectedRecord
 
@@ -61,6 +72,7 @@ class MdmCollector:
 
     def collect(self) -> Iterator[Metric]:
         yield from self._sync()
+        yield from self._pacing()
         yield from self._golden()
 
     # -- outbound sync ----------------------------------------------------------------------
@@ -94,6 +106,12 @@ class MdmCollector:
             f"{self.latency_window.total_seconds():.0f} seconds.",
             labels=labels,
         )
+        throttled = GaugeMetricFamily(
+            "mdm_sync_throttled_attempts",
+            "Delivery attempts the target refused for its rate or concurrency limit in the "
+            f"last {self.latency_window.total_seconds():.0f} seconds.",
+            labels=labels,
+        )
         rows = {
             (r["target"], r["entity_type"]): r
             for r in sync_report(latency_window=self.latency_window)
@@ -105,7 +123,36 @@ class MdmCollector:
             oldest.add_metric(list(key), row.get("oldest_pending_age_seconds") or 0.0)
             if row.get("delivery_latency_seconds") is not None:
                 latency.add_metric(list(key), row["delivery_latency_seconds"])
-        yield from (messages, oldest, latency)
+            throttled.add_metric(list(key), row.get("throttled", 0))
+        yield from (messages, oldest, latency, throttled)
+
+    def _pacing(self) -> Iterator[Metric]:
+        families = {
+            "requests": CounterMetricFamily(
+                "mdm_sync_pacing_requests",
+                "Requests paced by the target's bucket.",
+                labels=["target"],
+            ),
+            "delayed": CounterMetricFamily(
+                "mdm_sync_pacing_delayed_requests",
+                "Paced requests that waited for their slot.",
+                labels=["target"],
+            ),
+            "wait_seconds": CounterMetricFamily(
+                "mdm_sync_pacing_wait_seconds",
+                "Seconds paced requests waited for their slots, in all.",
+                labels=["target"],
+            ),
+            "refused": CounterMetricFamily(
+                "mdm_sync_pacing_refused",
+                "429 answers to paced requests (rate or concurrency limit).",
+                labels=["target"],
+            ),
+        }
+        for row in pacing_report():
+            for name, family in families.items():
+                family.add_metric([row["target"]], row[name])
+        yield from families.values()
 
     # -- golden -----------------------------------------------------------------------------
     def _golden(self) -> Iterator[Metric]:

@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, F, Min
+from django.conf import settings
+from django.db.models import Avg, Count, F, Min, Q
 from django.utils import timezone
 
 from connectors.approval import approval_status
-from connectors.models import OutboundMessage, SyncState
+from connectors.models import DeliveryAttempt, OutboundMessage, SyncState
+from connectors.pacing import pacer_for
 from golden.models import GoldenRecord
 
 STATUSES = [s.value for s in OutboundMessage.Status]
@@ -18,7 +20,9 @@ STATUSES = [s.value for s in OutboundMessage.Status]
 
 def sync_report(*, latency_window: timedelta = timedelta(hours=1)) -> list[dict[str, Any]]:
     """One row per (target, entity type): counts per status, the oldest pending message's
-    age in seconds, and the mean change-to-delivery latency over the last hour."""
+    age in seconds, the mean change-to-delivery latency over the last hour, and the
+    attempts the target refused for its rate or concurrency limit in that hour
+    (``throttled``: HTTP 429, or Salesforce's 403 ``REQUEST_LIMIT_EXCEEDED``)."""
     now = timezone.now()
     rows: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -31,6 +35,7 @@ def sync_report(*, latency_window: timedelta = timedelta(hours=1)) -> list[dict[
                 **dict.fromkeys(STATUSES, 0),
                 "oldest_pending_age_seconds": None,
                 "delivery_latency_seconds": None,
+                "throttled": 0,
             }
         return rows[key]
 
@@ -58,7 +63,30 @@ def sync_report(*, latency_window: timedelta = timedelta(hours=1)) -> list[dict[
         if lat["latency"] is not None:
             seconds = round(lat["latency"].total_seconds(), 3)
             row(lat["target__code"], lat["entity_type"])["delivery_latency_seconds"] = seconds
+    throttled = (
+        DeliveryAttempt.objects.filter(
+            Q(http_status=429) | Q(http_status=403, error__contains="REQUEST_LIMIT_EXCEEDED"),
+            status=DeliveryAttempt.Status.RETRY,
+            started_at__gte=now - latency_window,
+        )
+        .values("message__target__code", "message__entity_type")
+        .annotate(n=Count("pk"))
+    )
+    for t in throttled:
+        row(t["message__target__code"], t["message__entity_type"])["throttled"] = t["n"]
     return [rows[key] for key in sorted(rows)]
+
+
+def pacing_report() -> list[dict[str, Any]]:
+    """Per paced target (``rate_limit`` set): its rate and the shared bucket's counters
+    since Redis started keeping them: requests paced, how many waited for their slot,
+    seconds waited in all, 429 answers. Without Redis the counters are this process's."""
+    rows = []
+    for code, config in sorted(getattr(settings, "MDM_TARGETS", {}).items()):
+        pacer = pacer_for(code, config)
+        if pacer is not None:
+            rows.append({"target": code, "rate_limit": 1 / pacer.interval, **pacer.stats()})
+    return rows
 
 
 def record_sync_status(golden: GoldenRecord) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import socket
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -288,10 +288,11 @@ def _send(
     deliveries: dict[int, Delivery],
     worker: str,
 ) -> dict[int, tuple[Answer, int]]:
-    """The target calls: upserts in chunks of the adapter's batch limit, retires one by
-    one. Each answer comes with the duration (ms) of the call that carried it. The claim
-    is renewed between calls once a third of the lease has passed (a long batch, or a
-    long wait for the target's pacing)."""
+    """The target calls: upserts in chunks of the adapter's batch limit (one request to a
+    batch API, or one request per record, several at once), retires one by one. Each
+    answer comes with the duration (ms) of the call that carried it. The claim is renewed
+    between calls, and while a call's concurrent requests are under way, once a third of
+    the lease has passed (a long batch, or a long wait for the target's pacing)."""
     upserts = [m for m in messages if m.operation == Operation.UPSERT]
     size = max(1, adapter.batch_limit)
     calls = [upserts[i : i + size] for i in range(0, len(upserts), size)]
@@ -299,19 +300,27 @@ def _send(
     lease = sync_setting("lease_seconds")
     renewed = time.monotonic()
     answers: dict[int, tuple[Answer, int]] = {}
-    for call in calls:
+
+    def renew_if_due() -> None:
+        nonlocal renewed
         if time.monotonic() - renewed > lease / 3:
             outbox.renew_lease([m.pk for m in messages if m.pk not in answers], worker=worker)
             renewed = time.monotonic()
+
+    for call in calls:
+        renew_if_due()
         started = time.monotonic()
-        results = _call(adapter, call, deliveries)
+        results = _call(adapter, call, deliveries, renew_if_due)
         duration = int((time.monotonic() - started) * 1000)
         answers.update({m.pk: (r, duration) for m, r in zip(call, results, strict=True)})
     return answers
 
 
 def _call(
-    adapter: Adapter, call: list[OutboundMessage], deliveries: dict[int, Delivery]
+    adapter: Adapter,
+    call: list[OutboundMessage],
+    deliveries: dict[int, Delivery],
+    heartbeat: Callable[[], None],
 ) -> list[Answer]:
     """One call: an error of the whole call is every record's answer."""
     first = deliveries[call[0].pk]
@@ -320,7 +329,8 @@ def _call(
             return [adapter.retire(first)]
         if len(call) == 1:
             return [adapter.upsert(first)]
-        results: list[Answer] = list(adapter.upsert_batch([deliveries[m.pk] for m in call]))
+        batch = [deliveries[m.pk] for m in call]
+        results: list[Answer] = list(adapter.upsert_batch(batch, heartbeat=heartbeat))
         if len(results) != len(call):
             raise RuntimeError(f"{len(results)} answers for {len(call)} records")
         return results

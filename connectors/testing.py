@@ -128,8 +128,18 @@ class Sandboxes:
                 "api_version": "59.0",
                 "ca_bundle": str(self.crm.ca_bundle),
             },
-            "psa": {"adapter": "kantata", "url": self.psa.url, "token": "kantata-sandbox-token"},
-            "erp": {"adapter": "netsuite", "url": self.erp.url, "token": "netsuite-sandbox-token"},
+            "psa": {
+                "adapter": "kantata",
+                "url": self.psa.url,
+                "token": "kantata-sandbox-token",
+                "max_concurrency": default_concurrency("psa"),
+            },
+            "erp": {
+                "adapter": "netsuite",
+                "url": self.erp.url,
+                "token": "netsuite-sandbox-token",
+                "max_concurrency": default_concurrency("erp"),
+            },
         }
 
     def reset(self) -> None:
@@ -139,6 +149,11 @@ class Sandboxes:
     def stop(self) -> None:
         for sandbox in self.all().values():
             sandbox.stop()
+
+
+def default_concurrency(code: str) -> int:
+    """The target's ``max_concurrency`` from the settings (as production runs it)."""
+    return int(getattr(settings, "MDM_TARGETS", {}).get(code, {}).get("max_concurrency") or 1)
 
 
 def start_sandboxes(state_dir: Path, tls_dir: Path | None = None) -> Sandboxes:

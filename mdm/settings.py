@@ -263,6 +263,8 @@ MDM_TARGETS = {
         "token": env_str("MDM_PSA_TOKEN", "kantata-sandbox-token"),
         "rate_limit": float(env_str("MDM_PSA_RATE_LIMIT", "0")),
         "batch_size": env_int("MDM_PSA_BATCH_SIZE", 50),
+        # Records of a batch sent at once (no batch write: one request chain per record).
+        "max_concurrency": env_int("MDM_PSA_MAX_CONCURRENCY", 4),
     },
     "erp": {
         "adapter": "netsuite",
@@ -270,6 +272,10 @@ MDM_TARGETS = {
         "token": env_str("MDM_ERP_TOKEN", "netsuite-sandbox-token"),
         "rate_limit": float(env_str("MDM_ERP_RATE_LIMIT", "0")),
         "batch_size": env_int("MDM_ERP_BATCH_SIZE", 50),
+        # Requests of a batch in flight at once, per worker process. NetSuite's account
+        # concurrency limit (15 on Tier 1, +10 per SuiteCloud Plus licence) covers every
+        # integration: 2 workers × 5 leaves 5 for the others.
+        "max_concurrency": env_int("MDM_ERP_MAX_CONCURRENCY", 5),
     },
     # A real Tryton server (JSON-RPC); its routes are seeded disabled.
     "tryton": {
@@ -278,6 +284,7 @@ MDM_TARGETS = {
         "database": env_str("MDM_TRYTON_DATABASE", "mdm"),
         "user": env_str("MDM_TRYTON_USER", "admin"),
         "password": env_str("MDM_TRYTON_PASSWORD", "admin"),
+        "rate_limit": float(env_str("MDM_TRYTON_RATE_LIMIT", "0")),
     },
 }
 

@@ -5,24 +5,34 @@ An adapter gets a ``Delivery`` (plain data, no ORM rows) and answers with an
 for what retrying cannot fix (validation errors: the target's message goes to the
 exception queue), otherwise retryable, with ``retry_after`` when the target said when.
 ``upsert_batch`` answers one result or error per delivery; adapters whose API takes
-several records in one call override it and raise ``batch_limit``.
+several records in one call override it and raise ``batch_limit``. Without such an API the
+default sends a batch's records one request each, up to ``max_concurrency`` (target
+config) at once, each request still taking its slot from the target's pacing.
 """
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import requests
+from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 
 from connectors.adapters.mappings import ObjectMapping, mapping_for
 from connectors.pacing import Pacer, pacer_for
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Records one default upsert_batch call takes when they go out concurrently: the whole
+# claimed batch (its size is the target's batch_size).
+CONCURRENT_BATCH_LIMIT = 1000
+# How often a caller waiting on concurrent sends gets its heartbeat (the claim's lease).
+HEARTBEAT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -91,18 +101,30 @@ class Adapter(ABC):
 
     kind: ClassVar[str]  # registry name, e.g. "salesforce"
     label: ClassVar[str]
-    batch_limit: ClassVar[int] = 1  # records one upsert_batch call sends at most
+    # Whether upsert() may run in several threads at once, for different records.
+    sends_concurrently: ClassVar[bool] = True
 
     def __init__(self, code: str, config: Mapping[str, Any]) -> None:
         self.code = code
         self.config = dict(config)
         self.timeout = float(self.config.get("timeout", 15.0))
         self.pacer: Pacer | None = pacer_for(code, self.config)
+        wanted = max(1, int(self.config.get("max_concurrency") or 1))
+        self.max_concurrency = wanted if self.sends_concurrently else 1
+
+    @property
+    def batch_limit(self) -> int:
+        """Records one ``upsert_batch`` call takes at most: with concurrent sends the whole
+        batch, else one (the caller renews its claim between calls)."""
+        return CONCURRENT_BATCH_LIMIT if self.max_concurrency > 1 else 1
 
     def paced_session(self) -> TargetSession:
         """An HTTP session for this target: timeout, pinned CA, and the shared pacing."""
         return TargetSession(
-            timeout=self.timeout, ca_bundle=self.config.get("ca_bundle"), pacer=self.pacer
+            timeout=self.timeout,
+            ca_bundle=self.config.get("ca_bundle"),
+            pacer=self.pacer,
+            pool_size=self.max_concurrency,
         )
 
     @classmethod
@@ -123,15 +145,52 @@ class Adapter(ABC):
     @abstractmethod
     def upsert(self, delivery: Delivery) -> UpsertResult: ...
 
-    def upsert_batch(self, deliveries: Sequence[Delivery]) -> list[UpsertResult | AdapterError]:
-        """One outcome per delivery, in order. Without a batch API: one upsert each."""
-        outcomes: list[UpsertResult | AdapterError] = []
-        for delivery in deliveries:
-            try:
-                outcomes.append(self.upsert(delivery))
-            except AdapterError as exc:
-                outcomes.append(exc)
-        return outcomes
+    def send_lane(self, delivery: Delivery) -> str:
+        """Deliveries of one lane are sent one after another, in batch order; lanes run
+        concurrently. One golden record is one lane (a batch holds one version of it, but
+        two sends of one record must never overlap)."""
+        return delivery.canonical_id
+
+    def upsert_batch(
+        self, deliveries: Sequence[Delivery], *, heartbeat: Callable[[], None] | None = None
+    ) -> list[UpsertResult | AdapterError]:
+        """One outcome per delivery, in order. Without a batch API: one upsert each, up to
+        ``max_concurrency`` at once (lanes, see ``send_lane``). The calling thread only
+        waits, calling ``heartbeat`` now and then: whatever it holds (its database
+        connection) is never touched by the senders. An exception other than
+        ``AdapterError`` (an adapter bug) is raised once every lane has finished."""
+        outcomes: list[UpsertResult | AdapterError | None] = [None] * len(deliveries)
+
+        def send(indexes: list[int], beat: Callable[[], None] | None = None) -> None:
+            for index in indexes:
+                try:
+                    outcomes[index] = self.upsert(deliveries[index])
+                except AdapterError as exc:
+                    outcomes[index] = exc
+                if beat is not None:
+                    beat()
+
+        lanes: dict[str, list[int]] = {}
+        for index, delivery in enumerate(deliveries):
+            lanes.setdefault(self.send_lane(delivery), []).append(index)
+        workers = min(self.max_concurrency, len(lanes))
+        if workers <= 1:
+            send(list(range(len(deliveries))), heartbeat)
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix=f"send-{self.code}") as pool:
+                # Each lane runs in a copy of this context: log lines keep the correlation ID.
+                futures: list[Future[None]] = [
+                    pool.submit(contextvars.copy_context().run, send, indexes)
+                    for indexes in lanes.values()
+                ]
+                unfinished = set(futures)
+                while unfinished:
+                    _, unfinished = wait(unfinished, timeout=HEARTBEAT_SECONDS)
+                    if heartbeat is not None:
+                        heartbeat()
+            for future in futures:
+                future.result()
+        return [outcome for outcome in outcomes if outcome is not None]
 
     @abstractmethod
     def retire(self, delivery: Delivery) -> UpsertResult | None:
@@ -156,12 +215,21 @@ class TargetSession(requests.Session):
     """
 
     def __init__(
-        self, *, timeout: float, ca_bundle: str | None = None, pacer: Pacer | None = None
+        self,
+        *,
+        timeout: float,
+        ca_bundle: str | None = None,
+        pacer: Pacer | None = None,
+        pool_size: int = 1,
     ) -> None:
         super().__init__()
         self.default_timeout = timeout
         self.pinned_verify = ca_bundle or None
         self.pacer = pacer
+        if pool_size > DEFAULT_POOLSIZE:
+            # One kept-alive connection per concurrent sender.
+            for prefix in ("http://", "https://"):
+                self.mount(prefix, HTTPAdapter(pool_maxsize=pool_size))
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs.setdefault("timeout", self.default_timeout)
@@ -171,9 +239,7 @@ class TargetSession(requests.Session):
             self.pacer.acquire()
         response = super().request(method, url, *args, **kwargs)
         if self.pacer is not None and response.status_code == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if retry_after:
-                self.pacer.hold_off(retry_after)
+            self.pacer.refused(parse_retry_after(response.headers.get("Retry-After")))
         return response
 
 

@@ -14,6 +14,10 @@ Group names are unique in a Kantata account (without regard to case), but two go
 customers may well share one ("Global Solutions Inc" in two cities). The first to arrive
 keeps the plain name; another is named ``Name (CUS-…)``, only when the plain name is taken.
 Every push asks for the plain name first, so the suffix goes once the name is free.
+Customers of one batch that share a name (regardless of case) are sent one after another,
+in batch order, so the first keeps the plain name and the rule never depends on Kantata
+checking names atomically under concurrent creates (other records of the batch go out
+concurrently, ``max_concurrency`` at a time).
 
 A project joins its customer's group (the outbox makes it wait until the customer is in
 Kantata) and leaves any other group that MDM keeps for a customer; groups people made
@@ -111,6 +115,15 @@ class KantataAdapter(Adapter):
             label=self.label,
         )
         self.creator_role = str(self.config.get("creator_role", "maven"))
+
+    def send_lane(self, delivery: Delivery) -> str:
+        """Same-name customers share a lane: which one keeps the plain name is decided by
+        the batch's order, not by a race between two creates."""
+        if delivery.entity_type == EntityType.CUSTOMER:
+            name = str(delivery.attributes.get("name") or "").strip().casefold()
+            if name:
+                return f"name:{name}"
+        return super().send_lane(delivery)
 
     def upsert(self, delivery: Delivery) -> UpsertResult:
         if delivery.entity_type == EntityType.CUSTOMER:

@@ -7,8 +7,11 @@
 - Errors: ``{"status", "o:errorDetails": [{"detail", "o:errorCode", "o:errorPath"}]}``;
   429 (account concurrency limit, no Retry-After) and 5xx are retryable.
 - Auth: a bearer token from configuration (``token``); on 401 it is sent once more.
-- No batch write in the REST record API: a batch of messages is one call per record
-  (the adapter's default ``upsert_batch``).
+- No batch write in the REST record API: a batch of messages is one request per record,
+  ``max_concurrency`` at a time (the adapter's default ``upsert_batch``). The account's
+  concurrency limit (15 on Tier 1, plus 10 per SuiteCloud Plus licence) counts every
+  integration's requests in flight, so worker processes × ``max_concurrency`` should stay
+  below it with room for the others; over it, NetSuite answers 429 (retried).
 
 Record types: customer, subsidiary (our legal entities), job (projects), serviceSaleItem.
 """

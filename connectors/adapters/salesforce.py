@@ -86,7 +86,7 @@ class SalesforceAdapter(Adapter):
         self._key_locks: dict[str, threading.Lock] = {}
 
     @property
-    def batch_limit(self) -> int:  # type: ignore[override]
+    def batch_limit(self) -> int:
         return COLLECTION_LIMIT if float(self.version) >= COLLECTIONS_SINCE else 1
 
     # -- the interface ---------------------------------------------------------------------
@@ -99,9 +99,11 @@ class SalesforceAdapter(Adapter):
             record_id, mapping.object_type, response.status_code == 201, response.status_code
         )
 
-    def upsert_batch(self, deliveries: Sequence[Delivery]) -> list[UpsertResult | AdapterError]:
+    def upsert_batch(
+        self, deliveries: Sequence[Delivery], *, heartbeat: Callable[[], None] | None = None
+    ) -> list[UpsertResult | AdapterError]:
         if self.batch_limit == 1:
-            return super().upsert_batch(deliveries)
+            return super().upsert_batch(deliveries, heartbeat=heartbeat)
         outcomes: list[UpsertResult | AdapterError | None] = [None] * len(deliveries)
         by_sobject: dict[str, list[int]] = {}
         for index, delivery in enumerate(deliveries):
@@ -120,6 +122,8 @@ class SalesforceAdapter(Adapter):
                 }
                 for i, outcome in self._collection_upsert(sobject, records).items():
                     outcomes[i] = outcome
+                if heartbeat is not None:
+                    heartbeat()
         return [o for o in outcomes if o is not None]
 
     def _body(self, delivery: Delivery) -> dict[str, Any]:

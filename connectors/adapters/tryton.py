@@ -11,6 +11,8 @@
   ``UserWarning`` are permanent, with Tryton's message; ``ConcurrencyException`` and
   server faults (an exception's text and traceback) are retryable, and so are network
   errors, timeouts, 408/425/429 and 5xx.
+- Paced like every target (``rate_limit``, the shared bucket), the login included. A batch
+  is sent one record at a time (``sends_concurrently`` is off).
 
 Tryton has no upsert and no generic external ID, so each object has a key:
 
@@ -57,6 +59,7 @@ from connectors.adapters.base import (
     network_error,
 )
 from connectors.adapters.mappings import ObjectMapping, mapped_fields, reference_ids
+from connectors.pacing import Pacer
 from golden.entities import EntityType
 
 C, L, P, S = (
@@ -176,13 +179,15 @@ class TrytonRPC:
         timeout: float = 15.0,
         language: str = "en",
         ca_bundle: str | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.database = database
         self.user = user
         self.password = password
         self.language = language
-        self.session = TargetSession(timeout=timeout, ca_bundle=ca_bundle)
+        # The target's pacing, when given, covers every call, the login included.
+        self.session = TargetSession(timeout=timeout, ca_bundle=ca_bundle, pacer=pacer)
         self.http = HttpClient(
             f"{self.url}/{database}",
             session=self.session,
@@ -326,6 +331,9 @@ def crosswalk_id(target: str, canonical_id: str) -> int | None:
 class TrytonAdapter(Adapter):
     kind = "tryton"
     label = "Tryton"
+    # Its lookups read the crosswalk (a database connection of the calling thread), and
+    # Tryton on SQLite serialises writes anyway: a batch goes one record at a time.
+    sends_concurrently = False
 
     def __init__(self, code: str, config: Mapping[str, Any]) -> None:
         super().__init__(code, config)
@@ -337,6 +345,7 @@ class TrytonAdapter(Adapter):
             timeout=self.timeout,
             language=str(self.config.get("language") or "en"),
             ca_bundle=self.config.get("ca_bundle") or None,
+            pacer=self.pacer,
         )
         self._lookups: dict[tuple[str, str], int] = {}
         self._lookups_for: int = -1  # the login they were made under

@@ -147,8 +147,12 @@ class ReportApi(APIView):
     permission_classes = [CanSteward]
 
     @extend_schema(
-        responses={200: inline_serializer("SyncReport", {"rows": serializers.ListField()})},
-        summary="Messages per target and entity type, by status",
+        responses={
+            200: inline_serializer(
+                "SyncReport", {"rows": serializers.ListField(), "pacing": serializers.ListField()}
+            )
+        },
+        summary="Messages per target and entity type, by status; pacing per target",
     )
     def get(self, request: Request) -> Response:
-        return Response({"rows": selectors.sync_report()})
+        return Response({"rows": selectors.sync_report(), "pacing": selectors.pacing_report()})

@@ -49,7 +49,11 @@ limits a fault to the next N requests it applies to, `duration` to N seconds:
     error_500          the next request(s) answer 500 in the vendor's shape (count 1)
     rate_limit         per_second=N: Salesforce 403 REQUEST_LIMIT_EXCEEDED, NetSuite 429,
                        Kantata 429 without Retry-After
-    concurrency_limit  limit=N requests in flight (NetSuite has a standing limit of 15)
+    concurrency_limit  limit=N requests in flight (NetSuite has a standing limit of 15);
+                       `GET /_sandbox/info` shows `in_flight_peak`, the most requests ever
+                       in flight at once (since a reset or `DELETE /_sandbox/traffic`)
+    throttle           the next `count` (1) API calls whose path contains `path` answer the
+                       rate-limit error above (logged as refused traffic)
     drop_after_commit  the next write is applied, then the connection closes unanswered
     expire_session     the next request answers 401; Salesforce and NetSuite also revoke the
                        tokens they issued, so the client must authenticate again

@@ -6,8 +6,8 @@ names the generic failures: 401, 404, 429/403, 500, 503 …) and how it mints ID
 else is here, once:
 
 - the pipeline every vendor request goes through (see `SandboxApp._vendor`): route match →
-  `down` → concurrency gate → `slow` → rate limit → `error_500` → `expire_session` → auth →
-  metering → handler → `drop_after_commit`;
+  `down` → concurrency gate → `slow` → rate limit and `throttle` → `error_500` →
+  `expire_session` → auth → metering → handler → `drop_after_commit`;
 - the `/_sandbox/...` control endpoints (no auth, never faulted): records as JSON or HTML,
   reset, faults, seeding, config, info, and the traffic seen (when each API call arrived
   and whether the rate limit admitted it: what a client's pacing is judged by);
@@ -241,6 +241,7 @@ class SandboxApp:
         self.clear_faults()
         self.limiter.reset()
         self.traffic.reset()
+        self.gate.reset_peak()
 
     def clear_faults(self, *names: str) -> None:
         refusing = self.faults.active("down")
@@ -293,6 +294,7 @@ class SandboxApp:
     def _guard(self, req: Request, found: Route) -> None:
         rate = self.faults.active("rate_limit")
         admitted = rate is None or self.limiter.admit(float(rate.params["per_second"]))
+        admitted = admitted and not self._throttled(req)
         self.traffic.note(admitted)
         if not admitted:
             raise self.fail("rate_limited")
@@ -304,6 +306,13 @@ class SandboxApp:
                 raise self.fail("unauthorized")
             self.authenticate(req)
             self.meter(req)
+
+    def _throttled(self, req: Request) -> bool:
+        """The `throttle` fault: this call is refused as over the vendor's limit."""
+        throttle = self.faults.active("throttle")
+        if throttle is None or str(throttle.params.get("path") or "") not in req.path:
+            return False
+        return self.faults.consume("throttle") is not None
 
     def _match(self, req: Request) -> tuple[Route, dict[str, str]]:
         allowed: list[str] = []
@@ -363,6 +372,7 @@ class SandboxApp:
             "state_path": str(self.store.path),
             "config": self.config,
             "faults": self.faults.snapshot(),
+            "in_flight_peak": self.gate.peak,
             "routes": [f"{r.method} {r.text}" for r in self._routes],
         }
 
@@ -429,6 +439,7 @@ class SandboxApp:
 
     def _traffic_reset(self, req: Request) -> Response:
         self.traffic.reset()
+        self.gate.reset_peak()
         return Response(200, self.traffic.snapshot())
 
     def _config_get(self, req: Request) -> Response:

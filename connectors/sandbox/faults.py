@@ -31,6 +31,9 @@ GENERIC_FAULTS: dict[str, tuple[frozenset[str], int | None]] = {
     "rate_limit": (frozenset({"per_second", "duration"}), None),
     # more than `limit` requests in flight answers the vendor's concurrency error
     "concurrency_limit": (frozenset({"limit", "duration"}), None),
+    # answer the vendor's rate-limit error (429, Salesforce's 403) to the next `count`
+    # API calls whose path contains `path` (all of them without it)
+    "throttle": (frozenset({"path", "count", "duration"}), 1),
     # apply the write, then close the connection without any response
     "drop_after_commit": (frozenset({"count", "duration"}), 1),
     # answer 401 as if the token expired (and revoke issued tokens where the vendor issues them)
@@ -161,10 +164,12 @@ class RateLimiter:
 
 
 class ConcurrencyGate:
-    """Counts requests in flight, for NetSuite-style account concurrency limits."""
+    """Counts requests in flight, for NetSuite-style account concurrency limits, and the
+    most that were ever in flight at once (``peak``, since the last ``reset_peak``)."""
 
     def __init__(self) -> None:
         self._in_flight = 0
+        self._peak = 0
         self._lock = threading.Lock()
 
     @contextmanager
@@ -174,6 +179,7 @@ class ConcurrencyGate:
             admitted = limit is None or self._in_flight < limit
             if admitted:
                 self._in_flight += 1
+                self._peak = max(self._peak, self._in_flight)
         try:
             yield admitted
         finally:
@@ -184,3 +190,11 @@ class ConcurrencyGate:
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    @property
+    def peak(self) -> int:
+        return self._peak
+
+    def reset_peak(self) -> None:
+        with self._lock:
+            self._peak = self._in_flight

@@ -233,6 +233,30 @@ def test_an_expired_session_logs_in_again_once(
     assert [p["name"] for p in parties(rpc, "CUS-000301")] == ["Ember Fjord AG"]
 
 
+def test_every_call_to_tryton_is_paced_through_the_targets_bucket(
+    tryton: TrytonServer,
+) -> None:
+    rate = 10.0
+    adapter = TrytonAdapter("tryton", tryton.target_config(timeout=5, rate_limit=rate))
+    assert adapter.pacer is not None
+    before = adapter.pacer.stats()  # the bucket is shared: other runs may have used it
+    answered: list[float] = []
+    adapter.rpc.session.hooks["response"].append(
+        lambda response, **kwargs: answered.append(time.monotonic())
+    )
+    started = time.monotonic()
+
+    adapter.upsert(upsert("customer", "CUS-000001", **ACME))
+
+    after = adapter.pacer.stats()
+    calls = len(answered)  # the login and its preferences, the lookups, the create
+    assert calls >= 4
+    assert after["requests"] - before["requests"] == calls
+    assert after["delayed"] - before["delayed"] >= calls - 2
+    # At 10 calls/s, the last one left no sooner than (calls - 1) / 10 s after the first.
+    assert answered[-1] - started >= (calls - 1) / rate - 0.05
+
+
 def test_a_tryton_validation_error_is_permanent_with_its_message(
     adapter: TrytonAdapter, rpc: TrytonRPC
 ) -> None:
