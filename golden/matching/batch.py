@@ -116,7 +116,7 @@ def reachable_pairs(
 ) -> tuple[int, np.ndarray, np.ndarray]:
     """(candidate pair count, left, right) of the blocked pairs that may reach the review
     band: pairs that cannot are dropped before any comparator runs."""
-    left, right = candidate_pair_arrays([blocking_keys(f) for f in features], max_block)
+    left, right = candidate_pair_arrays((blocking_keys(f) for f in features), max_block)
     reachable = could_reach(features, left, right, model, _weight_for(model.thresholds.review))
     return len(left), left[reachable], right[reachable]
 
@@ -155,15 +155,20 @@ class _Clusters:
     must not chain the two together."""
 
     def __init__(self, features: Sequence[Features]) -> None:
+        self.features = features
         self.parent = list(range(len(features)))
-        self.traits = [
-            {
+        # Traits of cluster roots, built on a root's first union: most records never link.
+        self.traits: dict[int, dict[str, set[str]]] = {}
+
+    def _traits(self, root: int) -> dict[str, set[str]]:
+        if root not in self.traits:
+            f = self.features[root]
+            self.traits[root] = {
                 k: {v}
                 for k, v in (("tax", f.tax_id), ("form", f.legal_form), ("country", f.country))
                 if v
             }
-            for f in features
-        ]
+        return self.traits[root]
 
     def find(self, i: int) -> int:
         while self.parent[i] != i:
@@ -175,15 +180,14 @@ class _Clusters:
         a, b = self.find(i), self.find(j)
         if a == b:
             return True
-        left, right = self.traits[a], self.traits[b]
+        left, right = self._traits(a), self._traits(b)
         if any(name in right and not (values & right[name]) for name, values in left.items()):
             return False
         if a > b:
-            a, b = b, a
-        merged = self.traits[a]
-        for name, values in self.traits[b].items():
-            merged[name] = merged.get(name, set()) | values
-        self.traits[b] = {}
+            a, b, left, right = b, a, right, left
+        for name, values in right.items():
+            left[name] = left.get(name, set()) | values
+        del self.traits[b]
         self.parent[b] = a
         return True
 
