@@ -10,11 +10,14 @@ Two steps keep a million records inside the time and memory budget:
   identical name or not), stays below the review threshold. It is an upper bound, so the
   pairs it keeps are scored exactly as before and the result does not change; most
   blocked pairs are namesakes sharing one word and nothing else, and they never reach a
-  comparator.
+  comparator. ``reachable_candidates`` applies the same bound to one incoming record and
+  its stored candidates (incremental matching).
 """
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -29,45 +32,60 @@ EQUALITY_FIELDS = {
     EntityType.CUSTOMER: ("legal_form", "tax_id", "domain", "phone", "country"),
     EntityType.LEGAL_ENTITY: ("legal_form", "tax_id", "country"),
 }
+# Every equality field of each entity type, for the incremental bound: a legal entity's
+# register number also answers only same / different / missing.
+CANDIDATE_EQUALITY_FIELDS = {
+    EntityType.CUSTOMER: EQUALITY_FIELDS[EntityType.CUSTOMER],
+    EntityType.LEGAL_ENTITY: ("legal_form", "tax_id", "registration", "country"),
+}
 
 
 def candidate_pair_arrays(
-    keys: Sequence[Iterable[str]], max_block: int
+    keys: Iterable[Iterable[str]], max_block: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(left, right) record indices, left < right, sorted, of every pair sharing a key whose
-    block has at most ``max_block`` records."""
-    n = len(keys)
+    block has at most ``max_block`` records. ``keys`` yields each record's keys in record
+    order; it is read once, so a generator keeps a million records' key sets out of memory."""
     key_ids: dict[str, int] = {}
-    records: list[int] = []
-    key_codes: list[int] = []
+    # Typed arrays: a Python list holds 36 bytes per number, these 8.
+    records, key_codes = array("q"), array("q")
+    n = 0
     for index, record_keys in enumerate(keys):
+        n = index + 1
         for key in record_keys:
             records.append(index)
             key_codes.append(key_ids.setdefault(key, len(key_ids)))
+    del key_ids
+    empty = np.empty(0, dtype=np.int32)
     if not records:
-        empty = np.empty(0, dtype=np.int64)
         return empty, empty
-    rec = np.asarray(records, dtype=np.int64)
-    kid = np.asarray(key_codes, dtype=np.int64)
+    rec = np.frombuffer(records, dtype=np.int64)
+    kid = np.frombuffer(key_codes, dtype=np.int64)
     order = np.lexsort((rec, kid))
     rec, kid = rec[order], kid[order]
+    del order, records, key_codes
     starts = np.flatnonzero(np.r_[True, kid[1:] != kid[:-1]])
     sizes = np.diff(np.r_[starts, len(kid)])
     kept = (sizes >= 2) & (sizes <= max_block)
     chunks = []
     # Blocks of one size are expanded together: members as a (blocks × size) matrix, its
-    # upper triangle as pairs. Members are sorted within a block, so left < right.
+    # upper triangle as pairs. Members are sorted within a block, so left < right. Each
+    # chunk is deduplicated at once, so the pairs many keys share are held once.
     for size in np.unique(sizes[kept]):
         block_starts = starts[kept & (sizes == size)]
         members = rec[block_starts[:, None] + np.arange(size)]
         upper_left, upper_right = np.triu_indices(size, 1)
-        chunks.append(members[:, upper_left].ravel() * n + members[:, upper_right].ravel())
+        chunks.append(
+            _sorted_unique(members[:, upper_left].ravel() * n + members[:, upper_right].ravel())
+        )
     if not chunks:
-        empty = np.empty(0, dtype=np.int64)
         return empty, empty
     codes = _sorted_unique(np.concatenate(chunks))
+    del chunks
     # int32 halves the memory of the pair arrays (fewer than 2**31 records).
-    return (codes // n).astype(np.int32), (codes % n).astype(np.int32)
+    left = (codes // n).astype(np.int32)
+    codes %= n
+    return left, codes.astype(np.int32)
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -90,6 +108,34 @@ def _level_weights(model: MatchModel, field: str) -> dict[str, float]:
 BOUND_CHUNK = 2_000_000
 
 
+def _bound_terms(
+    model: MatchModel, equality_fields: Sequence[str]
+) -> tuple[list[tuple[str, float, float]], dict[str, float]]:
+    """(field, best weight when equal, best weight when different) of every field whose
+    level equality alone bounds (a missing value weighs 0), and the address weights."""
+    terms = [
+        (field, weights["same"], weights["different"])
+        for field in equality_fields
+        for weights in [_level_weights(model, field)]
+    ]
+    # compare_name: identical names weigh at most the best identical level, different
+    # ones at most the best of the rest.
+    name_weights = _level_weights(model, "name")
+    terms.append(
+        (
+            "name",
+            max(w for level, w in name_weights.items() if level.startswith("exact")),
+            max(w for level, w in name_weights.items() if not level.startswith("exact")),
+        )
+    )
+    if "city" in model.mu:
+        city_weights = _level_weights(model, "city")
+        terms.append(
+            ("city", city_weights["same"], max(city_weights["similar"], city_weights["different"]))
+        )
+    return terms, _level_weights(model, "address")
+
+
 def could_reach(
     features: Sequence[Features],
     left: np.ndarray,
@@ -103,32 +149,11 @@ def could_reach(
     equality_fields = EQUALITY_FIELDS.get(model.entity_type)
     if equality_fields is None or len(left) == 0:
         return np.ones(len(left), dtype=bool)
-    name_weights = _level_weights(model, "name")
-    city_weights = _level_weights(model, "city") if "city" in model.mu else None
-    address_weights = _level_weights(model, "address")
-    # (codes, weight when equal, weight when different) per field; 0 weight when missing.
+    field_terms, address_weights = _bound_terms(model, equality_fields)
     terms = [
-        (_codes(getattr(f, field) for f in features), weights["same"], weights["different"])
-        for field in equality_fields
-        for weights in [_level_weights(model, field)]
+        (_codes(getattr(f, field) for f in features), equal, different)
+        for field, equal, different in field_terms
     ]
-    # compare_name: identical names weigh at most the best identical level, different
-    # ones at most the best of the rest.
-    terms.append(
-        (
-            _codes(f.name for f in features),
-            max(w for level, w in name_weights.items() if level.startswith("exact")),
-            max(w for level, w in name_weights.items() if not level.startswith("exact")),
-        )
-    )
-    if city_weights is not None:
-        terms.append(
-            (
-                _codes(f.city for f in features),
-                city_weights["same"],
-                max(city_weights["similar"], city_weights["different"]),
-            )
-        )
     postal = _codes(f.postal_code for f in features)
     has_address = np.fromiter(
         (bool(f.postal_code or f.street) for f in features), dtype=bool, count=len(features)
@@ -156,4 +181,54 @@ def could_reach(
     return mask
 
 
-__all__ = ["candidate_pair_arrays", "could_reach"]
+def weight_for(probability: float) -> float:
+    """The log2-odds weight at which ``probability_of`` reaches ``probability``."""
+    probability = min(max(probability, 1e-12), 1 - 1e-12)
+    return math.log2(probability / (1 - probability))
+
+
+# The bound and a pair's score add the same weights in different orders; this slack keeps
+# a pair whose bound equals its weight from being dropped by a rounding difference.
+BOUND_SLACK = 1e-9
+
+
+def reachable_candidates(
+    probe: Features, candidates: Sequence[Features], model: MatchModel, min_weight: float
+) -> list[bool]:
+    """Which candidates may reach ``min_weight`` against ``probe``: ``could_reach``'s upper
+    bound for one record and its candidates, without arrays (a record has a few hundred
+    candidates at most). Entity types without a known bound keep every candidate."""
+    equality_fields = CANDIDATE_EQUALITY_FIELDS.get(model.entity_type)
+    if equality_fields is None:
+        return [True] * len(candidates)
+    field_terms, address_weights = _bound_terms(model, equality_fields)
+    probe_terms = [
+        (field, value, equal, different)
+        for field, equal, different in field_terms
+        if (value := getattr(probe, field))
+    ]
+    probe_has_address = bool(probe.postal_code or probe.street)
+    best_address = max(address_weights.values())
+    threshold = min_weight - BOUND_SLACK
+    reachable = []
+    for candidate in candidates:
+        bound = model.prior
+        for field, value, equal, different in probe_terms:
+            other = getattr(candidate, field)
+            if other:
+                bound += equal if other == value else different
+        # compare_address, as in could_reach.
+        if probe_has_address and (candidate.postal_code or candidate.street):
+            if (
+                probe.postal_code
+                and candidate.postal_code
+                and probe.postal_code != candidate.postal_code
+            ):
+                bound += address_weights["different"]
+            else:
+                bound += best_address
+        reachable.append(bound >= threshold)
+    return reachable
+
+
+__all__ = ["candidate_pair_arrays", "could_reach", "reachable_candidates", "weight_for"]
