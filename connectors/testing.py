@@ -203,6 +203,9 @@ class WorkerProcess:
     log_path: Path
     env: dict[str, str]
     concurrency: int = 2
+    # The queues it consumes, and whether beat runs inside it (the outbox sweeper).
+    queues: str = "celery,matching"
+    beat: bool = True
     process: subprocess.Popen | None = None
     _log: Any = field(default=None, repr=False)
 
@@ -216,9 +219,13 @@ class WorkerProcess:
                 "-A",
                 "mdm",
                 "worker",
-                "-B",
-                "--schedule",
-                str(self.log_path.with_suffix(".beat")),
+                *(
+                    ["-B", "--schedule", str(self.log_path.with_suffix(".beat"))]
+                    if self.beat
+                    else []
+                ),
+                "-Q",
+                self.queues,
                 "--concurrency",
                 str(self.concurrency),
                 "--loglevel",

@@ -179,6 +179,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Batch-matching partitions are long and CPU-bound: their own queue, so they never hold up
+# deliveries (workers consume both: `celery -A mdm worker -Q celery,matching`).
+CELERY_TASK_ROUTES = {"golden.tasks.*": {"queue": "matching"}}
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540)
 CELERY_TIMEZONE = "UTC"

@@ -30,7 +30,8 @@ def worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> I
         "PYTHONUNBUFFERED": "1",
     }
     log = tmp_path_factory.mktemp("batch-partitions") / "worker.log"
-    process = WorkerProcess(log, env, concurrency=2).start()
+    # Only the matching queue and no beat: nothing else touches the database meanwhile.
+    process = WorkerProcess(log, env, concurrency=2, queues="matching", beat=False).start()
     yield process
     process.stop()
 
