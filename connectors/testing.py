@@ -21,6 +21,8 @@ from django.conf import settings
 from django.db import connection
 from stdnum.iso7064 import mod_11_10
 
+from connectors import outbox, services
+from connectors.models import OutboundMessage, TargetBinding
 from connectors.sandbox import RunningSandbox, start_sandbox
 from golden.models import GoldenRecord, SourceSystem
 from golden.services import IngestResult, ingest_records
@@ -103,6 +105,30 @@ def project(n: int, customer_source_id: str, legal_entity_source_id: str, **extr
         "start_date": "2026-01-05",
         **extra,
     }
+
+
+def approved_legal_entity(steward: Any) -> str:
+    """The ERP's legal entity, bound as its customers' subsidiary, then approved by
+    ``steward``; returns its canonical ID."""
+    len_id = ingest("legal_entity", "erp", legal_entity(1))[0].canonical_id
+    TargetBinding.objects.filter(system__code="erp", entity_type="customer").update(
+        options={"subsidiary": len_id}
+    )
+    services.approve_golden_record(golden(len_id), actor=steward)
+    return len_id
+
+
+def delivered_erp_subsidiary(erp: SourceSystem) -> str:
+    """A legal entity approved and delivered to the ERP in this process, then bound as
+    the subsidiary of the ERP's customers; returns its canonical ID."""
+    len_id = ingest("legal_entity", "erp", legal_entity(1))[0].canonical_id
+    services.approve_golden_record(golden(len_id), actor=None)
+    outbox.fan_out_changes()
+    assert services.deliver_ready_messages(erp.pk, "legal_entity") == {"delivered": 1}
+    TargetBinding.objects.filter(system=erp, entity_type="customer").update(
+        options={"subsidiary": len_id}
+    )
+    return len_id
 
 
 # --------------------------------------------------------------------------------------
@@ -332,3 +358,15 @@ def outbox_is_quiet() -> bool:
         not unfanned
         and not OutboundMessage.objects.filter(status__in=OutboundMessage.OPEN).exists()
     )
+
+
+def settle(worker: WorkerProcess, timeout: float = 60.0) -> None:
+    """Wait until the worker has left the outbox quiet; on timeout, show what is still
+    open and the worker's log."""
+
+    def describe() -> str:
+        open_ = OutboundMessage.objects.filter(status__in=OutboundMessage.OPEN)
+        rows = [f"{m} {m.status} {m.note} {m.last_error}" for m in open_[:10]]
+        return "\n".join(["still open:", *rows, "worker log:", worker.log_tail()])
+
+    wait_until(outbox_is_quiet, timeout, describe, interval=0.2)

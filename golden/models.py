@@ -122,10 +122,19 @@ class SourceRecord(models.Model):
     )
     content_hash = models.CharField(max_length=64)
     correlation_id = models.CharField(max_length=64, blank=True)
+    match_features = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Matching features computed from the cleaned values when they were stored "
+        "(golden.matching.stored_features), so candidates are not normalised again; "
+        "empty or of an older version: computed when read.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords(bases=[CorrelatedHistory])
+    # The features derive from ``cleaned``, which history keeps already.
+    history = HistoricalRecords(bases=[CorrelatedHistory], excluded_fields=["match_features"])
 
     class Meta:
         ordering = ["id"]

@@ -37,6 +37,7 @@ deletes its external references and leaves its workspaces alone.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any, ClassVar
 
@@ -214,8 +215,7 @@ class KantataSandbox(SandboxApp):
     def _workspace_matches(
         self, req: Request, record: StoredRecord, refs: list[StoredRecord]
     ) -> bool:
-        only = req.arg("only")
-        if only and record.sandbox_id not in only.split(","):
+        if not _listed(req, record):
             return False
         search = (req.arg("search") or "").lower()
         if search and search not in str(record.fields.get("title", "")).lower():
@@ -403,14 +403,7 @@ class KantataSandbox(SandboxApp):
             tx.set_external_id(subject, values["service_model_ref"])
 
     def _reference_json(self, record: StoredRecord) -> dict[str, Any]:
-        out = {name: record.fields.get(name) for name in REFERENCE_FIELDS}
-        return {
-            "id": record.sandbox_id,
-            **out,
-            "last_synced_at": record.updated_at.isoformat(),
-            "created_at": record.created_at.isoformat(),
-            "updated_at": record.updated_at.isoformat(),
-        }
+        return _record_json(record, REFERENCE_FIELDS, last_synced_at=record.updated_at.isoformat())
 
     # -- helpers ---------------------------------------------------------------------------
     def _attributes(self, req: Request, wrapper: str) -> dict[str, Any]:
@@ -491,9 +484,14 @@ def _include_workspaces(
     return response
 
 
-def _group_matches(req: Request, record: StoredRecord) -> bool:
+def _listed(req: Request, record: StoredRecord) -> bool:
+    """`only=<id>,<id>` keeps the listed records; without it, every record."""
     only = req.arg("only")
-    if only and record.sandbox_id not in only.split(","):
+    return not only or record.sandbox_id in only.split(",")
+
+
+def _group_matches(req: Request, record: StoredRecord) -> bool:
+    if not _listed(req, record):
         return False
     search = (req.arg("search") or "").casefold()
     if search and search not in str(record.fields.get("name", "")).casefold():
@@ -502,24 +500,23 @@ def _group_matches(req: Request, record: StoredRecord) -> bool:
     return company is None or bool(record.fields.get("company")) == (company == "true")
 
 
-def _workspace_json(record: StoredRecord) -> dict[str, Any]:
-    out = {name: record.fields.get(name) for name in WORKSPACE_FIELDS}
+def _record_json(record: StoredRecord, names: Iterable[str], **extra: str) -> dict[str, Any]:
+    """A stored record as Kantata shows it: its ID, the named fields, then its timestamps."""
     return {
         "id": record.sandbox_id,
-        **out,
+        **{name: record.fields.get(name) for name in names},
+        **extra,
         "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
     }
+
+
+def _workspace_json(record: StoredRecord) -> dict[str, Any]:
+    return _record_json(record, WORKSPACE_FIELDS)
 
 
 def _group_json(record: StoredRecord) -> dict[str, Any]:
-    out = {name: record.fields.get(name) for name in GROUP_FIELDS}
-    return {
-        "id": record.sandbox_id,
-        **out,
-        "created_at": record.created_at.isoformat(),
-        "updated_at": record.updated_at.isoformat(),
-    }
+    return _record_json(record, GROUP_FIELDS)
 
 
 def _id_list(value: Any) -> list[str] | None:

@@ -6,11 +6,21 @@ turns its answer into a link, a new golden record or review candidates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import functools
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from operator import itemgetter
+from typing import Any, NamedTuple
+
+from django.db import connection
 
 from golden import config_cache
+from golden.entities import EntityType
 from golden.matching.blocking import MAX_BLOCK_SIZE, block_members, blocking_keys, stored_key
 from golden.matching.features import Features, features_of
+from golden.matching.pairs import reachable_candidates, weight_for
 from golden.matching.scoring import MatchModel, PairScore, Thresholds, default_model, score_pair
 from golden.models import BlockingKey, GoldenRecord, MatchSettings, SourceRecord
 
@@ -60,44 +70,184 @@ def forget_match_settings() -> None:
     config_cache.forget()
 
 
+# Bump when features_of changes what it computes: stored features of another version are
+# computed again when read, until the rows are refreshed.
+FEATURES_VERSION = 1
+_FEATURE_FIELDS = tuple(f.name for f in fields(Features) if f.name != "entity_type")
+
+
+def stored_features(features: Features) -> dict[str, Any]:
+    """What SourceRecord.match_features keeps: the non-empty features, without a project's
+    customer, which is a canonical ID resolved when the record is matched (it changes
+    when customers merge)."""
+    project = features.entity_type == EntityType.PROJECT
+    values = {
+        name: value
+        for name in _FEATURE_FIELDS
+        if (value := getattr(features, name)) and not (project and name == "parent")
+    }
+    return {"v": FEATURES_VERSION, **values}
+
+
+def _features_stored(entity_type: str, stored: dict[str, Any] | None) -> Features | None:
+    """Features of stored ones (a project's without its customer); None when they are
+    missing or of another version."""
+    if not stored or stored.get("v") != FEATURES_VERSION:
+        return None
+    values = stored.copy()
+    del values["v"]
+    return Features(entity_type, **values)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _features_of_text(entity_type: str, text: str) -> Features | None:
+    """``_features_stored`` of the column's JSON text. Consecutive batches read many of
+    the same candidates, and equal text means equal features, so decoding is cached on
+    the text itself (nothing to invalidate)."""
+    return _features_stored(entity_type, json.loads(text))
+
+
+def _with_parent(features: Features, parent: str) -> Features:
+    if features.entity_type != EntityType.PROJECT or features.parent == parent:
+        return features
+    return dataclasses.replace(features, parent=parent)
+
+
+def features_from(
+    entity_type: str, stored: dict[str, Any] | None, cleaned: dict[str, Any], parent: str = ""
+) -> Features:
+    """A record's features from its stored ones, or from its cleaned values when they are
+    missing or of another version. ``parent``: a project's resolved customer."""
+    features = _features_stored(entity_type, stored)
+    if features is None:
+        return features_of(entity_type, cleaned, parent=parent)
+    return _with_parent(features, parent)
+
+
 def record_features(record: SourceRecord) -> Features:
     parent = (
         record.golden.attributes.get("customer") or "" if record.entity_type == "project" else ""
     )
-    return features_of(record.entity_type, record.cleaned, parent=parent)
+    return features_from(record.entity_type, record.match_features, record.cleaned, parent)
 
 
-def _candidate_records(
-    entity_type: str, keys: set[str], exclude_golden: int | None
-) -> list[SourceRecord]:
-    # The key lookup stays on the (entity_type, key) index alone; whether a record's golden
-    # record is still active is checked on the few records it returns.
-    blocks = block_members(entity_type, keys)
-    ids = {i for block in blocks.values() if len(block) <= MAX_BLOCK_SIZE for i in block}
+class StoredCandidate(NamedTuple):
+    """A stored source record as matching sees it; a project's ``parent`` is its golden
+    record's customer as stored."""
+
+    record_id: int
+    golden_id: int
+    features: Features
+
+
+def stored_candidates(
+    entity_type: str, record_ids: Iterable[int], *, exclude_golden: int | None = None
+) -> list[StoredCandidate]:
+    """These source records, by ID, if their golden record is active: read as plain values
+    and their stored features, not as model instances normalised again."""
+    ids = sorted(set(record_ids))
     if not ids:
         return []
-    records = SourceRecord.objects.filter(
-        id__in=ids, golden__status=GoldenRecord.Status.ACTIVE
-    ).select_related("golden")
-    if exclude_golden is not None:
-        records = records.exclude(golden_id=exclude_golden)
-    return list(records)
+    rows = _candidate_rows(entity_type, ids, exclude_golden)
+    missing = [record_id for record_id, _, features, _ in rows if features is None]
+    cleaned = (
+        dict(SourceRecord.objects.filter(id__in=missing).values_list("id", "cleaned"))
+        if missing
+        else {}
+    )
+    return [
+        StoredCandidate(
+            record_id,
+            golden_id,
+            features_of(entity_type, cleaned[record_id], parent=customer or "")
+            if features is None
+            else _with_parent(features, customer or ""),
+        )
+        for record_id, golden_id, features, customer in rows
+    ]
+
+
+def _candidate_rows(
+    entity_type: str, ids: list[int], exclude_golden: int | None
+) -> list[tuple[int, int, Features | None, str | None]]:
+    """(ID, golden ID, stored features, a project's customer) of the active records, by ID.
+    On PostgreSQL the IDs go as one array parameter: tens of thousands of them per batch
+    cost more to bind one by one than to read."""
+    project = entity_type == EntityType.PROJECT
+    if connection.vendor != "postgresql":
+        rows = SourceRecord.objects.filter(id__in=ids, golden__status=GoldenRecord.Status.ACTIVE)
+        if exclude_golden is not None:
+            rows = rows.exclude(golden_id=exclude_golden)
+        values = rows.order_by("id").values_list(
+            "id",
+            "golden_id",
+            "match_features",
+            *(["golden__attributes__customer"] if project else []),
+        )
+        return [
+            (row[0], row[1], _features_stored(entity_type, row[2]), row[3] if project else None)
+            for row in values
+        ]
+    quote = connection.ops.quote_name
+    customer = "g.attributes ->> 'customer'" if project else "NULL"
+    other = "AND r.golden_id <> %s" if exclude_golden is not None else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT r.id, r.golden_id, r.match_features, {customer}
+            FROM {quote(SourceRecord._meta.db_table)} AS r
+            JOIN {quote(GoldenRecord._meta.db_table)} AS g ON g.id = r.golden_id
+            WHERE r.id = ANY(%s) AND g.status = %s {other}""",
+            [ids, GoldenRecord.Status.ACTIVE, *([exclude_golden] if other else [])],
+        )
+        # Django reads JSON columns as text and decodes them in the field. Sorted here:
+        # tens of thousands of rows with their features overflow the server's sort memory.
+        rows = [
+            (record_id, golden_id, _features_of_text(entity_type, text) if text else None, value)
+            for record_id, golden_id, text, value in cursor.fetchall()
+        ]
+    rows.sort(key=itemgetter(0))
+    return rows
+
+
+def candidate_ids(blocks: dict[str, list[int]]) -> set[int]:
+    """The records of the blocks matching reads (an oversized block is skipped)."""
+    return {i for block in blocks.values() if len(block) <= MAX_BLOCK_SIZE for i in block}
 
 
 def find_matches(
     entity_type: str, probe: Features, *, exclude_golden: int | None = None
 ) -> list[GoldenMatch]:
-    """Golden records the probe may be, best first, excluding those scored as ``new``."""
+    """Golden records the probe may be, best first, excluding those scored as ``new``.
+
+    Candidates whose best possible weight stays below the review band are not scored:
+    such a pair is ``new`` and never the best pair of a golden record that is not."""
     model = model_for(entity_type)
-    best: dict[int, GoldenMatch] = {}
-    for record in _candidate_records(entity_type, blocking_keys(probe), exclude_golden):
-        score = score_pair(model, probe, record_features(record))
-        current = best.get(record.golden_id)
-        if current is None or score.weight > current.score.weight:
-            best[record.golden_id] = GoldenMatch(
-                record.golden, score, record.pk, score.decision(model.thresholds)
-            )
-    matches = [m for m in best.values() if m.decision != "new"]
+    candidates = stored_candidates(
+        entity_type,
+        candidate_ids(block_members(entity_type, blocking_keys(probe))),
+        exclude_golden=exclude_golden,
+    )
+    reachable = reachable_candidates(
+        probe, [c.features for c in candidates], model, weight_for(model.thresholds.review)
+    )
+    best: dict[int, tuple[PairScore, int]] = {}
+    for candidate, may_reach in zip(candidates, reachable, strict=True):
+        if not may_reach:
+            continue
+        score = score_pair(model, probe, candidate.features)
+        current = best.get(candidate.golden_id)
+        if current is None or score.weight > current[0].weight:
+            best[candidate.golden_id] = (score, candidate.record_id)
+    kept = {
+        golden_id: (score, record_id, decision)
+        for golden_id, (score, record_id) in best.items()
+        if (decision := score.decision(model.thresholds)) != "new"
+    }
+    goldens = GoldenRecord.objects.in_bulk(list(kept))
+    matches = [
+        GoldenMatch(goldens[golden_id], score, record_id, decision)
+        for golden_id, (score, record_id, decision) in kept.items()
+    ]
     return sorted(matches, key=lambda m: (-m.score.weight, m.golden.pk))
 
 

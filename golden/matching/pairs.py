@@ -10,8 +10,8 @@ Two steps keep a million records inside the time and memory budget:
   identical name or not), stays below the review threshold. It is an upper bound, so the
   pairs it keeps are scored exactly as before and the result does not change; most
   blocked pairs are namesakes sharing one word and nothing else, and they never reach a
-  comparator. ``reachable_candidates`` applies the same bound to one incoming record and
-  its stored candidates (incremental matching).
+  comparator. ``reachable_pairs`` applies the same bound to incoming records and their
+  stored candidates (incremental matching).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 
 import numpy as np
 
@@ -30,14 +31,10 @@ from golden.matching.scoring import MatchModel
 # compare_legal_form): their level, and so their weight, is known from codes alone.
 EQUALITY_FIELDS = {
     EntityType.CUSTOMER: ("legal_form", "tax_id", "domain", "phone", "country"),
-    EntityType.LEGAL_ENTITY: ("legal_form", "tax_id", "country"),
-}
-# Every equality field of each entity type, for the incremental bound: a legal entity's
-# register number also answers only same / different / missing.
-CANDIDATE_EQUALITY_FIELDS = {
-    EntityType.CUSTOMER: EQUALITY_FIELDS[EntityType.CUSTOMER],
     EntityType.LEGAL_ENTITY: ("legal_form", "tax_id", "registration", "country"),
 }
+# Fields the bound knows how to narrow; any other field of a model counts at its best level.
+NARROWED_FIELDS = frozenset({"name", "city", "address"})
 
 
 def candidate_pair_arrays(
@@ -96,8 +93,12 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
 
 def _codes(values: Iterable[str]) -> np.ndarray:
     """Each distinct non-empty value → a positive integer; empty → 0."""
+    values = list(values)
     ids: dict[str, int] = {"": 0}
-    return np.fromiter((ids.setdefault(v, len(ids)) for v in values), dtype=np.int32)
+    # Numbered once per distinct value, then looked up in C: most values repeat.
+    for value in dict.fromkeys(values):
+        ids.setdefault(value, len(ids))
+    return np.fromiter(map(ids.__getitem__, values), dtype=np.int32, count=len(values))
 
 
 def _level_weights(model: MatchModel, field: str) -> dict[str, float]:
@@ -136,6 +137,15 @@ def _bound_terms(
     return terms, _level_weights(model, "address")
 
 
+def _unbounded_weight(model: MatchModel, equality_fields: Sequence[str]) -> float:
+    """What fields the bound does not look at may add at most: a field added to a model
+    later keeps the bound an upper bound."""
+    known = NARROWED_FIELDS | set(equality_fields)
+    return sum(
+        max(0.0, *_level_weights(model, field).values()) for field in model.mu if field not in known
+    )
+
+
 def could_reach(
     features: Sequence[Features],
     left: np.ndarray,
@@ -149,19 +159,31 @@ def could_reach(
     equality_fields = EQUALITY_FIELDS.get(model.entity_type)
     if equality_fields is None or len(left) == 0:
         return np.ones(len(left), dtype=bool)
+    return _bound_mask(features, left, right, model, min_weight - BOUND_SLACK, equality_fields)
+
+
+def _bound_mask(
+    features: Sequence[Features],
+    left: np.ndarray,
+    right: np.ndarray,
+    model: MatchModel,
+    min_weight: float,
+    equality_fields: Sequence[str],
+) -> np.ndarray:
     field_terms, address_weights = _bound_terms(model, equality_fields)
+    unbounded = _unbounded_weight(model, equality_fields)
     terms = [
-        (_codes(getattr(f, field) for f in features), equal, different)
+        (_codes(map(attrgetter(field), features)), equal, different)
         for field, equal, different in field_terms
     ]
-    postal = _codes(f.postal_code for f in features)
+    postal = _codes(map(attrgetter("postal_code"), features))
     has_address = np.fromiter(
         (bool(f.postal_code or f.street) for f in features), dtype=bool, count=len(features)
     )
     mask = np.empty(len(left), dtype=bool)
     for start in range(0, len(left), BOUND_CHUNK):
         i, j = left[start : start + BOUND_CHUNK], right[start : start + BOUND_CHUNK]
-        bound = np.full(len(i), model.prior)
+        bound = np.full(len(i), model.prior + unbounded)
         for codes, equal, different in terms:
             a, b = codes[i], codes[j]
             bound += np.where((a != 0) & (b != 0), np.where(a == b, equal, different), 0.0)
@@ -192,43 +214,44 @@ def weight_for(probability: float) -> float:
 BOUND_SLACK = 1e-9
 
 
+def reachable_pairs(
+    probes: Sequence[Features],
+    candidates: Sequence[Features],
+    probe_index: np.ndarray,
+    candidate_index: np.ndarray,
+    model: MatchModel,
+    min_weight: float,
+) -> np.ndarray:
+    """``could_reach`` for incoming records against stored candidates: which pairs
+    (``probes[probe_index[k]]``, ``candidates[candidate_index[k]]``) may reach
+    ``min_weight``. Entity types without a known bound keep every pair."""
+    equality_fields = EQUALITY_FIELDS.get(model.entity_type)
+    if equality_fields is None or len(probe_index) == 0:
+        return np.ones(len(probe_index), dtype=bool)
+    return _bound_mask(
+        [*probes, *candidates],
+        np.asarray(probe_index, dtype=np.int64),
+        np.asarray(candidate_index, dtype=np.int64) + len(probes),
+        model,
+        min_weight - BOUND_SLACK,
+        equality_fields,
+    )
+
+
 def reachable_candidates(
     probe: Features, candidates: Sequence[Features], model: MatchModel, min_weight: float
 ) -> list[bool]:
-    """Which candidates may reach ``min_weight`` against ``probe``: ``could_reach``'s upper
-    bound for one record and its candidates, without arrays (a record has a few hundred
-    candidates at most). Entity types without a known bound keep every candidate."""
-    equality_fields = CANDIDATE_EQUALITY_FIELDS.get(model.entity_type)
-    if equality_fields is None:
-        return [True] * len(candidates)
-    field_terms, address_weights = _bound_terms(model, equality_fields)
-    probe_terms = [
-        (field, value, equal, different)
-        for field, equal, different in field_terms
-        if (value := getattr(probe, field))
-    ]
-    probe_has_address = bool(probe.postal_code or probe.street)
-    best_address = max(address_weights.values())
-    threshold = min_weight - BOUND_SLACK
-    reachable = []
-    for candidate in candidates:
-        bound = model.prior
-        for field, value, equal, different in probe_terms:
-            other = getattr(candidate, field)
-            if other:
-                bound += equal if other == value else different
-        # compare_address, as in could_reach.
-        if probe_has_address and (candidate.postal_code or candidate.street):
-            if (
-                probe.postal_code
-                and candidate.postal_code
-                and probe.postal_code != candidate.postal_code
-            ):
-                bound += address_weights["different"]
-            else:
-                bound += best_address
-        reachable.append(bound >= threshold)
-    return reachable
+    """``reachable_pairs`` of one record and its candidates."""
+    n = len(candidates)
+    return reachable_pairs(
+        [probe], candidates, np.zeros(n, dtype=np.int64), np.arange(n), model, min_weight
+    ).tolist()
 
 
-__all__ = ["candidate_pair_arrays", "could_reach", "reachable_candidates", "weight_for"]
+__all__ = [
+    "candidate_pair_arrays",
+    "could_reach",
+    "reachable_candidates",
+    "reachable_pairs",
+    "weight_for",
+]

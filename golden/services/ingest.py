@@ -11,7 +11,14 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from golden.entities import EntitySpec, EntityType, entity_spec
-from golden.matching import Features, GoldenMatch, features_of, find_matches, store_blocking_keys
+from golden.matching import (
+    Features,
+    GoldenMatch,
+    features_of,
+    find_matches,
+    store_blocking_keys,
+    stored_features,
+)
 from golden.models import RejectedRecord, SourceRecord, SourceReference, SourceSystem
 from golden.services.common import Actor, save_with_history
 from golden.services.placement import Arrival, Placement, place_new_records
@@ -277,6 +284,7 @@ def _update_source_record(
     before = _features(spec, record.system, record.cleaned)
     after = _features(spec, record.system, clean.cleaned)
     _fill_source_record(record, clean, arrival.payload, arrival.digest)
+    record.match_features = stored_features(after)
     save_with_history(record, actor, reason)
     if after != before:
         store_blocking_keys(record, after)

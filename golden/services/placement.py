@@ -13,10 +13,13 @@ are grouped.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from django.db import connection
 from django.db.models import Model
 from django.db.models.signals import post_save
@@ -24,9 +27,18 @@ from django.utils import timezone
 
 from golden.entities import EntitySpec, EntityType
 from golden.linking import LinkDecision, link_decision
-from golden.matching import GoldenMatch, model_for
+from golden.matching import (
+    GoldenMatch,
+    StoredCandidate,
+    candidate_ids,
+    features_from,
+    model_for,
+    stored_candidates,
+    stored_features,
+)
 from golden.matching.blocking import MAX_BLOCK_SIZE, block_members, blocking_keys, stored_key
 from golden.matching.features import Features, features_of
+from golden.matching.pairs import reachable_candidates, reachable_pairs, weight_for
 from golden.matching.scoring import PairScore, score_pair
 from golden.models import (
     BlockingKey,
@@ -151,13 +163,17 @@ class _Batch:
         self.reason = reason
         self.correlation_id = current_correlation_id()
         self.model = model_for(spec.entity_type)
+        self.review_weight = weight_for(self.model.thresholds.review)
         self.rules = survivorship_rules(spec.entity_type)
         self.systems = SourceSystem.objects.in_bulk()
         self.references = _References()
         self.pending_ids: dict[int, _PendingCanonicalId] = {}
-        # Stored candidates; the source records of a golden record a record links to (a
-        # link re-runs survivorship over all of them).
-        self.stored_records: dict[int, SourceRecord] = {}
+        # Stored candidates (plain values), their scores against each arrival (None: the
+        # bound rules the pair out), the golden records matches may name; the source
+        # records of a golden record a record links to (a link re-runs survivorship over
+        # all of them).
+        self.stored_candidates: dict[int, StoredCandidate] = {}
+        self.stored_scores: list[dict[int, PairScore]] = []  # per arrival, by record ID
         self.stored_goldens: dict[int, GoldenRecord] = {}
         self.members: dict[int, list[SourceRecord]] = {}  # id(golden) → its records
         self.stored_blocks: dict[str, list[int]] = {}
@@ -186,19 +202,16 @@ class _Batch:
         probes = [self._probe_features(a.clean.cleaned) for a in arrivals]
         keys = [blocking_keys(probe) for probe in probes]
         self.stored_blocks = block_members(self.entity_type, set().union(*keys))
-        self._load_candidates(
-            {
-                record_id
-                for block in self.stored_blocks.values()
-                if len(block) <= MAX_BLOCK_SIZE
-                for record_id in block
-            }
-        )
+        self.stored_candidates = {
+            c.record_id: c
+            for c in stored_candidates(self.entity_type, candidate_ids(self.stored_blocks))
+        }
+        self._score_stored_candidates(probes, keys)
         ids = reserve_primary_keys(SourceRecord, len(arrivals))
         return [
-            self._place_one(arrival, probe, record_keys, record_id)
-            for arrival, probe, record_keys, record_id in zip(
-                arrivals, probes, keys, ids, strict=True
+            self._place_one(index, arrival, probe, record_keys, record_id)
+            for index, (arrival, probe, record_keys, record_id) in enumerate(
+                zip(arrivals, probes, keys, ids, strict=True)
             )
         ]
 
@@ -213,51 +226,99 @@ class _Batch:
             )
         return features_of(self.entity_type, cleaned, parent=parent)
 
-    def _load_candidates(self, record_ids: set[int]) -> None:
-        if not record_ids:
-            return
-        rows = (
-            SourceRecord.objects.filter(
-                id__in=record_ids, golden__status=GoldenRecord.Status.ACTIVE
-            )
-            .select_related("golden")
-            .defer("payload", "link_evidence")
+    def _score_stored_candidates(self, probes: list[Features], keys: list[set[str]]) -> None:
+        """Score every arrival against the stored records of its blocks up front, so the
+        golden records those matches name are read in one query. The bound rules most
+        pairs out first, all of the batch's pairs in one pass. Placing then reuses these
+        scores (a record placed earlier can only make a block oversized, leaving a subset
+        of them)."""
+        candidates = list(self.stored_candidates.values())
+        position = {c.record_id: k for k, c in enumerate(candidates)}
+        probe_index: list[int] = []
+        candidate_index: list[int] = []
+        for index, record_keys in enumerate(keys):
+            found = {
+                position[record_id]
+                for key in record_keys
+                if len(block := self.stored_blocks.get(key, [])) <= MAX_BLOCK_SIZE
+                for record_id in block
+                if record_id in position  # else its golden record is inactive
+            }
+            probe_index += [index] * len(found)
+            candidate_index += found
+        reachable = reachable_pairs(
+            probes,
+            [c.features for c in candidates],
+            np.asarray(probe_index, dtype=np.int64),
+            np.asarray(candidate_index, dtype=np.int64),
+            self.model,
+            self.review_weight,
         )
-        for record in rows:
-            record.golden = self.stored_goldens.setdefault(record.golden_id, record.golden)
-            record.system = self.systems[record.system_id]
-            self.stored_records[record.pk] = record
+        self.stored_scores = [{} for _ in probes]
+        needed: set[int] = set()
+        for index, k in itertools.compress(
+            zip(probe_index, candidate_index, strict=True), reachable
+        ):
+            candidate = candidates[k]
+            score = score_pair(self.model, probes[index], candidate.features)
+            self.stored_scores[index][candidate.record_id] = score
+            if score.decision(self.model.thresholds) != "new":
+                needed.add(candidate.golden_id)
+        self.stored_goldens.update(GoldenRecord.objects.in_bulk(sorted(needed)))
+        # A record can link only to a golden record it matches: their source records are
+        # read now, together, rather than one golden record at a time.
+        self._read_members(self.stored_goldens.values())
+
+    def _scores(self, probe: Features, candidates: list[Features]) -> list[PairScore | None]:
+        """Each candidate's score, None where it cannot reach the review band (such a
+        pair is ``new`` and never the best pair of a golden record that is not)."""
+        reachable = reachable_candidates(probe, candidates, self.model, self.review_weight)
+        return [
+            score_pair(self.model, probe, features) if may_reach else None
+            for features, may_reach in zip(candidates, reachable, strict=True)
+        ]
+
+    def _stored_golden(self, golden_id: int) -> GoldenRecord:
+        if golden_id not in self.stored_goldens:
+            self.stored_goldens[golden_id] = GoldenRecord.objects.get(pk=golden_id)
+        return self.stored_goldens[golden_id]
 
     def _members(self, golden: GoldenRecord) -> list[SourceRecord]:
-        """The golden record's source records, read when a record first links to it (most
-        candidates never do, so their siblings are never read)."""
+        """The golden record's source records (a link re-runs survivorship over them)."""
         if id(golden) not in self.members:
-            stored = (
-                SourceRecord.objects.filter(golden_id=golden.pk)
-                .defer("payload", "link_evidence")
-                .order_by("id")
-            )
-            members = []
-            for record in stored:
-                record = self.stored_records.get(record.pk, record)
-                record.golden = golden
-                record.system = self.systems[record.system_id]
-                members.append(record)
-            self.references.preload(
-                target
-                for record in members
-                for target in reference_targets(self.spec, record.system_id, record.cleaned)
-            )
-            self.members[id(golden)] = members
+            self._read_members([golden])
         return self.members[id(golden)]
+
+    def _read_members(self, goldens: Iterable[GoldenRecord]) -> None:
+        """The source records of these stored golden records, in one query."""
+        wanted = {golden.pk: golden for golden in goldens if id(golden) not in self.members}
+        if not wanted:
+            return
+        for golden in wanted.values():
+            self.members[id(golden)] = []
+        stored = (
+            SourceRecord.objects.filter(golden_id__in=wanted)
+            .defer("payload", "link_evidence")
+            .order_by("id")
+        )
+        for record in stored:
+            record.golden = wanted[record.golden_id]
+            record.system = self.systems[record.system_id]
+            self.members[id(record.golden)].append(record)
+        self.references.preload(
+            target
+            for golden in wanted.values()
+            for record in self.members[id(golden)]
+            for target in reference_targets(self.spec, record.system_id, record.cleaned)
+        )
 
     # Placing ---------------------------------------------------------------------------
 
     def _place_one(
-        self, arrival: Arrival, probe: Features, keys: set[str], record_id: int
+        self, index: int, arrival: Arrival, probe: Features, keys: set[str], record_id: int
     ) -> Placement:
         clean = arrival.clean
-        decision = link_decision(self._matches(probe, keys), self.model)
+        decision = link_decision(self._matches(index, probe, keys), self.model)
         created = decision.golden is None
         golden = decision.golden or self._new_golden()
         now = timezone.now()
@@ -272,6 +333,7 @@ class _Batch:
             source_updated_at=clean.source_updated_at,
             content_hash=arrival.digest,
             correlation_id=self.correlation_id,
+            match_features=stored_features(probe),
             created_at=now,
             updated_at=now,
         )
@@ -315,30 +377,84 @@ class _Batch:
             return golden.canonical_id
         return self.pending_ids.setdefault(id(golden), _PendingCanonicalId(golden))
 
-    def _matches(self, probe: Features, keys: set[str]) -> list[GoldenMatch]:
+    def _matches(self, index: int, probe: Features, keys: set[str]) -> list[GoldenMatch]:
         """``find_matches`` over the stored records and those placed before this one."""
-        candidates: dict[int, SourceRecord] = {}
+        placed: dict[int, SourceRecord] = {}
+        grown_oversized = False
         for key in keys:
             stored = self.stored_blocks.get(key, [])
-            placed = self.placed_blocks.get(key, [])
-            if len(stored) + len(placed) > MAX_BLOCK_SIZE:
+            placed_block = self.placed_blocks.get(key, [])
+            if len(stored) + len(placed_block) > MAX_BLOCK_SIZE:
+                grown_oversized |= len(stored) <= MAX_BLOCK_SIZE
                 continue
-            for record_id in stored:
-                if record_id in self.stored_records:  # else its golden record is inactive
-                    candidates[record_id] = self.stored_records[record_id]
-            for record in placed:
-                candidates[record.pk] = record
-        best: dict[int, GoldenMatch] = {}
-        for record_id in sorted(candidates):
-            record = candidates[record_id]
-            score = score_pair(self.model, probe, self._record_features(record))
-            current = best.get(id(record.golden))
-            if current is None or score.weight > current.score.weight:
-                best[id(record.golden)] = GoldenMatch(
-                    record.golden, score, record_id, score.decision(self.model.thresholds)
-                )
-        matches = [m for m in best.values() if m.decision != "new"]
+            placed.update((record.pk, record) for record in placed_block)
+        stored_scores = self.stored_scores[index]
+        # The stored candidates: those scored up front (the bound ruled the rest out),
+        # unless records placed before made a block oversized or a project's features
+        # may have changed; then every stored record of the blocks still read.
+        stored_ids: Iterable[int] = stored_scores.keys()
+        if grown_oversized or self.entity_type == EntityType.PROJECT:
+            stored_ids = {
+                record_id
+                for key in keys
+                if len(block := self.stored_blocks.get(key, []))
+                + len(self.placed_blocks.get(key, []))
+                <= MAX_BLOCK_SIZE
+                for record_id in block
+                if record_id in self.stored_candidates
+            }
+        # (record ID, golden record or its stored ID, score): stored candidates scored up
+        # front, the others now.
+        scored: list[tuple[int, GoldenRecord | int, PairScore | None]] = []
+        unscored: list[tuple[int, GoldenRecord | int, Features]] = []
+        for record_id in stored_ids:
+            candidate = self.stored_candidates[record_id]
+            golden = self.stored_goldens.get(candidate.golden_id, candidate.golden_id)
+            features = self._current_features(candidate, golden)
+            if features is candidate.features:
+                scored.append((record_id, golden, stored_scores.get(record_id)))
+            else:
+                unscored.append((record_id, golden, features))
+        for record in placed.values():
+            unscored.append((record.pk, record.golden, self._record_features(record)))
+        if unscored:
+            scores = self._scores(probe, [features for _, _, features in unscored])
+            scored += [
+                (record_id, golden, score)
+                for (record_id, golden, _), score in zip(unscored, scores, strict=True)
+            ]
+        best: dict[Any, tuple[PairScore, int, GoldenRecord | int]] = {}
+        for record_id, golden, score in sorted(scored, key=lambda row: row[0]):
+            if score is None:
+                continue
+            key = _golden_key(golden)
+            current = best.get(key)
+            if current is None or score.weight > current[0].weight:
+                best[key] = (score, record_id, golden)
+        matches = [
+            GoldenMatch(
+                golden if isinstance(golden, GoldenRecord) else self._stored_golden(golden),
+                score,
+                record_id,
+                decision,
+            )
+            for score, record_id, golden in best.values()
+            if (decision := score.decision(self.model.thresholds)) != "new"
+        ]
         return sorted(matches, key=lambda m: (-m.score.weight, self._golden_order(m.golden)))
+
+    def _current_features(self, candidate: StoredCandidate, golden: GoldenRecord | int) -> Features:
+        """A project is compared by its golden record's customer, which a record placed
+        earlier in this batch may have changed (only a golden record read here can have)."""
+        if self.entity_type != EntityType.PROJECT or not isinstance(golden, GoldenRecord):
+            return candidate.features
+        parent = golden.attributes.get("customer") or ""
+        if parent == candidate.features.parent:
+            return candidate.features
+        key = (candidate.record_id, parent)
+        if key not in self.features:
+            self.features[key] = dataclasses.replace(candidate.features, parent=parent)
+        return self.features[key]
 
     def _golden_order(self, golden: GoldenRecord) -> tuple[int, int]:
         # Golden records created here get IDs above every stored one, in creation order.
@@ -352,7 +468,9 @@ class _Batch:
             parent = record.golden.attributes.get("customer") or ""
         key = (record.pk, parent)
         if key not in self.features:
-            self.features[key] = features_of(self.entity_type, record.cleaned, parent=parent)
+            self.features[key] = features_from(
+                self.entity_type, record.match_features, record.cleaned, parent
+            )
         return self.features[key]
 
     def _recompute(self, golden: GoldenRecord, *, created: bool, now: Any) -> None:
@@ -456,6 +574,14 @@ class _Batch:
                 correlation_id=self.correlation_id,
             ),
         )
+
+
+def _golden_key(golden: GoldenRecord | int) -> Any:
+    """One key per golden record, whether known by its stored ID or, created in this
+    batch, by the object."""
+    if isinstance(golden, int):
+        return golden
+    return golden.pk if golden.pk is not None else ("new", id(golden))
 
 
 def link_evidence(decision: LinkDecision, golden: GoldenRecord) -> dict[str, Any]:

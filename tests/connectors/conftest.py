@@ -1,7 +1,8 @@
 """Sandboxes started in-process, each with its own state file, reached over real HTTP.
 
-No database: nothing here is marked django_db. The test CA is made once per session and
-shared, so TLS costs one key generation for the whole run.
+No database: nothing here is marked django_db (only ``worker`` sets the test database
+up, for its process). The test CA is made once per session and shared, so TLS costs one
+key generation for the whole run.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import requests
 from simple_salesforce import Salesforce
 
 from connectors.sandbox import RunningSandbox, start_sandbox
+from connectors.testing import Sandboxes, WorkerProcess, start_sandboxes, worker_env
 
 SF_VERSION = "59.0"
 
@@ -65,6 +67,51 @@ def kantata(tmp_path: Path, tls_dir: Path) -> Iterator[RunningSandbox]:
     sandbox = _running("psa", tmp_path, tls_dir)
     yield sandbox
     sandbox.stop()
+
+
+@pytest.fixture
+def target_options() -> dict[str, dict[str, Any]]:
+    """Settings laid over each target of ``sandboxes`` in MDM_TARGETS (a module overrides
+    this to pace or widen a target)."""
+    return {}
+
+
+@pytest.fixture
+def sandboxes(
+    tmp_path: Path,
+    tls_dir: Path,
+    settings,
+    monkeypatch: pytest.MonkeyPatch,
+    target_options: dict[str, dict[str, Any]],
+) -> Iterator[Sandboxes]:
+    """The three sandboxes for one test, as MDM_TARGETS, their CA trusted."""
+    running = start_sandboxes(tmp_path, tls_dir)
+    targets = running.targets()
+    for code, options in target_options.items():
+        targets[code].update(options)
+    settings.MDM_TARGETS = targets
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(running.crm.ca_bundle))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def e2e_sandboxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxes]:
+    """The three sandboxes one module's end-to-end tests share with its ``worker``."""
+    running = start_sandboxes(tmp_path_factory.mktemp("e2e-sandboxes"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(
+    django_db_setup: None, e2e_sandboxes: Sandboxes, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    """A real Celery worker process (with beat) on the test database and ``e2e_sandboxes``."""
+    log = tmp_path_factory.mktemp("e2e-worker") / "worker.log"
+    process = WorkerProcess(log, worker_env(e2e_sandboxes), concurrency=2).start()
+    yield process
+    process.stop()
 
 
 def sf_token(sandbox: RunningSandbox, session: requests.Session) -> dict[str, Any]:

@@ -5,9 +5,7 @@ the claim lease. Golden data from the real services, the sandboxes over real HTT
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import requests
@@ -23,21 +21,11 @@ from connectors.testing import (
     customer,
     ingest,
     live_records,
-    start_sandboxes,
     wait_until,
 )
 from golden.models import ExternalReference, SourceSystem
 
 Status = OutboundMessage.Status
-
-
-@pytest.fixture
-def sandboxes(tmp_path: Path, tls_dir: Path, settings, monkeypatch) -> Iterator[Sandboxes]:
-    running = start_sandboxes(tmp_path, tls_dir)
-    settings.MDM_TARGETS = running.targets()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(running.crm.ca_bundle))
-    yield running
-    running.stop()
 
 
 def crm() -> SourceSystem:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,17 +19,15 @@ from connectors import outbox, services
 from connectors.adapters.base import AdapterError, Delivery, UpsertResult
 from connectors.adapters.kantata import KantataAdapter
 from connectors.adapters.netsuite import NetSuiteAdapter
-from connectors.models import DeliveryAttempt, OutboundMessage, SyncState, TargetBinding
+from connectors.models import DeliveryAttempt, OutboundMessage, SyncState
 from connectors.sandbox import RunningSandbox
 from connectors.testing import (
     Sandboxes,
     count_by_external_id,
     customer,
-    golden,
+    delivered_erp_subsidiary,
     ingest,
-    legal_entity,
     live_records,
-    start_sandboxes,
 )
 from golden.models import ExternalReference, SourceSystem
 
@@ -104,28 +100,15 @@ def test_without_max_concurrency_a_batch_goes_one_request_at_a_time(
 
 # -- NetSuite: the delivery service ---------------------------------------------------------
 @pytest.fixture
-def sandboxes(tmp_path: Path, tls_dir: Path, settings, monkeypatch) -> Iterator[Sandboxes]:
-    running = start_sandboxes(tmp_path, tls_dir)
-    targets = running.targets()
-    for code in ("erp", "psa"):
-        targets[code]["max_concurrency"] = CONCURRENCY
-    settings.MDM_TARGETS = targets
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(running.crm.ca_bundle))
-    yield running
-    running.stop()
+def target_options() -> dict[str, dict[str, Any]]:
+    return {code: {"max_concurrency": CONCURRENCY} for code in ("erp", "psa")}
 
 
 def erp_customers(count: int) -> tuple[SourceSystem, str, list[str]]:
     """A legal entity delivered to the ERP as the customers' subsidiary, then ``count``
     customers fanned out; returns the ERP, the legal entity's and the customers' IDs."""
     erp = SourceSystem.objects.get(code="erp")
-    len_id = ingest("legal_entity", "erp", legal_entity(1))[0].canonical_id
-    services.approve_golden_record(golden(len_id), actor=None)
-    outbox.fan_out_changes()
-    assert services.deliver_ready_messages(erp.pk, "legal_entity") == {"delivered": 1}
-    TargetBinding.objects.filter(system=erp, entity_type="customer").update(
-        options={"subsidiary": len_id}
-    )
+    len_id = delivered_erp_subsidiary(erp)
     results = ingest("customer", "crm", *[customer(n) for n in range(1, count + 1)])
     outbox.fan_out_changes()
     return erp, len_id, [r.canonical_id for r in results]

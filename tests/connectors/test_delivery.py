@@ -3,9 +3,6 @@ crosswalk write-back, attempts, pre-send validation, dependencies, retries, reti
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from connectors import outbox, services
@@ -19,22 +16,12 @@ from connectors.testing import (
     legal_entity,
     live_records,
     project,
-    start_sandboxes,
 )
 from golden.models import ExternalReference
 from golden.services import merge_golden_records
 
 pytestmark = pytest.mark.django_db
 Status = OutboundMessage.Status
-
-
-@pytest.fixture
-def sandboxes(tmp_path: Path, tls_dir: Path, settings, monkeypatch) -> Iterator[Sandboxes]:
-    running = start_sandboxes(tmp_path, tls_dir)
-    settings.MDM_TARGETS = running.targets()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(running.crm.ca_bundle))
-    yield running
-    running.stop()
 
 
 def message(canonical_id: str, target: str, version: int | None = None) -> OutboundMessage:

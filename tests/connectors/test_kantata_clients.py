@@ -4,7 +4,6 @@ their customer's group through the delivery service."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from connectors.testing import (
     ingest,
     live_records,
     project,
-    start_sandboxes,
 )
 from golden.models import ExternalReference
 
@@ -470,15 +468,6 @@ def test_a_project_whose_customer_group_was_deleted_in_kantata_fails_with_the_re
 
 
 # -- through the delivery service ----------------------------------------------------------
-@pytest.fixture
-def sandboxes(tmp_path: Path, tls_dir: Path, settings, monkeypatch) -> Iterator[Sandboxes]:
-    running = start_sandboxes(tmp_path, tls_dir)
-    settings.MDM_TARGETS = running.targets()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(running.crm.ca_bundle))
-    yield running
-    running.stop()
-
-
 def psa_message(canonical_id: str) -> OutboundMessage:
     return OutboundMessage.objects.filter(canonical_id=canonical_id, target__code="psa").latest(
         "golden_version"

@@ -7,26 +7,20 @@ Run: ``bash scripts/test.sh tests/connectors/test_kantata_clients_e2e.py -m e2e`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from connectors import services
-from connectors.models import OutboundMessage, SyncState, TargetBinding
+from connectors.models import SyncState
 from connectors.testing import (
     Sandboxes,
     WorkerProcess,
+    approved_legal_entity,
     count_by_external_id,
     customer,
     golden,
     ingest,
-    legal_entity,
     live_records,
-    outbox_is_quiet,
     project,
-    start_sandboxes,
-    wait_until,
-    worker_env,
+    settle,
 )
 from golden.models import ExternalReference
 from golden.services import merge_golden_records
@@ -37,30 +31,10 @@ pytestmark = [
 ]
 
 
+# The module's tests and its worker share one set of sandboxes.
 @pytest.fixture(scope="module")
-def sandboxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxes]:
-    running = start_sandboxes(tmp_path_factory.mktemp("kantata-e2e-sandboxes"))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def worker(
-    django_db_setup: None, sandboxes: Sandboxes, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    log = tmp_path_factory.mktemp("kantata-e2e-worker") / "worker.log"
-    process = WorkerProcess(log, worker_env(sandboxes), concurrency=2).start()
-    yield process
-    process.stop()
-
-
-def settle(worker: WorkerProcess, timeout: float = 60.0) -> None:
-    def describe() -> str:
-        open_ = OutboundMessage.objects.filter(status__in=OutboundMessage.OPEN)
-        rows = [f"{m} {m.status} {m.note} {m.last_error}" for m in open_[:10]]
-        return "\n".join(["still open:", *rows, "worker log:", worker.log_tail()])
-
-    wait_until(outbox_is_quiet, timeout, describe, interval=0.2)
+def sandboxes(e2e_sandboxes: Sandboxes) -> Sandboxes:
+    return e2e_sandboxes
 
 
 def psa_groups(sandboxes: Sandboxes) -> dict[str, dict]:
@@ -72,11 +46,7 @@ def test_a_customer_merge_arrives_in_the_psa(
     worker: WorkerProcess, sandboxes: Sandboxes, steward
 ) -> None:
     sandboxes.psa.set_fault("drop_after_commit", count=2)  # lost answers on the way
-    len_id = ingest("legal_entity", "erp", legal_entity(1))[0].canonical_id
-    TargetBinding.objects.filter(system__code="erp", entity_type="customer").update(
-        options={"subsidiary": len_id}
-    )
-    services.approve_golden_record(golden(len_id), actor=steward)
+    approved_legal_entity(steward)
     survivor = ingest("customer", "erp", customer(1))[0].canonical_id
     merged = ingest("customer", "erp", customer(2, website="https://example.org"))[0].canonical_id
     prj = ingest("project", "erp", project(1, "C-00002", "LE-1"))[0].canonical_id

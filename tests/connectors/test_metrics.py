@@ -6,9 +6,7 @@ to the sandboxes over HTTP); the output is read back with prometheus_client's pa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -17,22 +15,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from connectors import outbox, services
 from connectors.models import OutboundMessage
-from connectors.testing import Sandboxes, customer, golden, ingest, start_sandboxes
+from connectors.testing import customer, golden, ingest
 from golden.models import SourceSystem
 from golden.services import ingest_records, merge_golden_records
 
 pytestmark = pytest.mark.django_db
 Status = OutboundMessage.Status
 SYNC_STATUSES = ["held", "pending", "in_flight", "delivered", "failed", "dead", "skipped"]
-
-
-@pytest.fixture
-def sandboxes(tmp_path: Path, tls_dir: Path, settings, monkeypatch) -> Iterator[Sandboxes]:
-    running = start_sandboxes(tmp_path, tls_dir)
-    settings.MDM_TARGETS = running.targets()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(running.crm.ca_bundle))
-    yield running
-    running.stop()
 
 
 def scrape(client: Client, **headers: str) -> dict[str, dict[tuple, float]]:

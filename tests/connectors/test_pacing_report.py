@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from io import StringIO
-from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -17,8 +16,7 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors import outbox, services
-from connectors.models import TargetBinding
-from connectors.testing import Sandboxes, customer, golden, ingest, legal_entity, start_sandboxes
+from connectors.testing import Sandboxes, customer, delivered_erp_subsidiary, ingest
 from golden.models import SourceSystem
 
 pytestmark = pytest.mark.django_db
@@ -26,14 +24,8 @@ RATE = 20.0  # requests/s the ERP is paced at
 
 
 @pytest.fixture
-def sandboxes(tmp_path: Path, tls_dir: Path, settings, monkeypatch) -> Iterator[Sandboxes]:
-    running = start_sandboxes(tmp_path, tls_dir)
-    targets = running.targets()
-    targets["erp"]["rate_limit"] = RATE
-    settings.MDM_TARGETS = targets
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(running.crm.ca_bundle))
-    yield running
-    running.stop()
+def target_options() -> dict[str, dict[str, Any]]:
+    return {"erp": {"rate_limit": RATE}}
 
 
 def scrape(client: Client) -> dict[str, dict[tuple, float]]:
@@ -49,13 +41,7 @@ def deliver_paced_erp_customers(sandboxes: Sandboxes, count: int, throttled: int
     """``count`` customers delivered to the paced ERP, the ``throttled``-th refused once
     with 429; returns the seconds the delivery call took."""
     erp = SourceSystem.objects.get(code="erp")
-    len_id = ingest("legal_entity", "erp", legal_entity(1))[0].canonical_id
-    services.approve_golden_record(golden(len_id), actor=None)
-    outbox.fan_out_changes()
-    assert services.deliver_ready_messages(erp.pk, "legal_entity") == {"delivered": 1}
-    TargetBinding.objects.filter(system=erp, entity_type="customer").update(
-        options={"subsidiary": len_id}
-    )
+    delivered_erp_subsidiary(erp)
     ids = [
         r.canonical_id
         for r in ingest("customer", "crm", *[customer(n) for n in range(1, count + 1)])

@@ -31,15 +31,6 @@ TRACE = "ingest-trace-4711"
 
 
 @pytest.fixture
-def sandboxes(tmp_path: Path, tls_dir: Path, settings, monkeypatch) -> Iterator[Sandboxes]:
-    running = start_sandboxes(tmp_path, tls_dir)
-    settings.MDM_TARGETS = running.targets()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(running.crm.ca_bundle))
-    yield running
-    running.stop()
-
-
-@pytest.fixture
 def delivery_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     # The same filter settings.LOGGING puts on the console handler: it stamps each record
     # with the correlation ID active when the record is emitted.

@@ -8,7 +8,6 @@ Run: ``bash scripts/test.sh tests/connectors -m e2e``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 from django.db.models import Count
@@ -18,17 +17,16 @@ from connectors.models import DeliveryAttempt, OutboundMessage, TargetBinding
 from connectors.testing import (
     Sandboxes,
     WorkerProcess,
+    approved_legal_entity,
     count_by_external_id,
     customer,
     golden,
     ingest,
     legal_entity,
     live_records,
-    outbox_is_quiet,
     project,
-    start_sandboxes,
+    settle,
     wait_until,
-    worker_env,
 )
 from golden.models import ExternalReference
 from golden.services import merge_golden_records
@@ -40,35 +38,15 @@ pytestmark = [
 Status = OutboundMessage.Status
 
 
+# The module's tests and its worker share one set of sandboxes.
 @pytest.fixture(scope="module")
-def sandboxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxes]:
-    running = start_sandboxes(tmp_path_factory.mktemp("e2e-sandboxes"))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def worker(
-    django_db_setup: None, sandboxes: Sandboxes, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    log = tmp_path_factory.mktemp("e2e-worker") / "worker.log"
-    process = WorkerProcess(log, worker_env(sandboxes), concurrency=2).start()
-    yield process
-    process.stop()
+def sandboxes(e2e_sandboxes: Sandboxes) -> Sandboxes:
+    return e2e_sandboxes
 
 
 @pytest.fixture(autouse=True)
 def _fresh_sandboxes(sandboxes: Sandboxes) -> None:
     sandboxes.reset()
-
-
-def settle(worker: WorkerProcess, timeout: float = 60.0) -> None:
-    def describe() -> str:
-        open_ = OutboundMessage.objects.filter(status__in=OutboundMessage.OPEN)
-        rows = [f"{m} {m.status} {m.note} {m.last_error}" for m in open_[:10]]
-        return "\n".join(["still open:", *rows, "worker log:", worker.log_tail()])
-
-    wait_until(outbox_is_quiet, timeout, describe, interval=0.2)
 
 
 def status_counts() -> Counter[str]:
@@ -78,15 +56,6 @@ def status_counts() -> Counter[str]:
             for row in OutboundMessage.objects.values("status").annotate(n=Count("pk"))
         }
     )
-
-
-def approved_legal_entity(steward) -> str:
-    len_id = ingest("legal_entity", "erp", legal_entity(1))[0].canonical_id
-    TargetBinding.objects.filter(system__code="erp", entity_type="customer").update(
-        options={"subsidiary": len_id}
-    )
-    services.approve_golden_record(golden(len_id), actor=steward)
-    return len_id
 
 
 def assert_crosswalk_matches(sandbox_records: list[dict], system: str) -> None:

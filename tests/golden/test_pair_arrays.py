@@ -71,3 +71,30 @@ def test_batch_matching_equals_scoring_every_blocked_pair():
     # …and every such pair left across two clusters is offered for review.
     across = {(i, j) for i, j in expected_review_or_link if result.labels[i] != result.labels[j]}
     assert across <= {(i, j) for i, j, _ in result.review_pairs}
+
+
+def test_the_bound_holds_for_legal_entities_and_their_register_numbers():
+    model = default_model(EntityType.LEGAL_ENTITY)
+    spec = entity_spec(EntityType.LEGAL_ENTITY)
+    features = []
+    for record in synthetic.generate_legal_entities(seed=4, groups=30):
+        try:
+            cleaned = clean_record(spec, record.data).cleaned
+        except RecordInvalid:
+            continue
+        features.append(features_of(EntityType.LEGAL_ENTITY, cleaned))
+    left, right = candidate_pair_arrays([blocking_keys(f) for f in features], MAX_BLOCK_SIZE)
+    kept = could_reach(features, left, right, model, 0.0)
+    for k, (i, j) in enumerate(zip(left.tolist(), right.tolist(), strict=True)):
+        if score_pair(model, features[i], features[j]).weight >= 0.0:
+            assert kept[k], (features[i], features[j])
+    # Two records sharing only a register number are always scored.
+    a = features_of(
+        EntityType.LEGAL_ENTITY, {"name": "Nordwind GmbH", "registration_number": "HRB 12345"}
+    )
+    b = features_of(
+        EntityType.LEGAL_ENTITY, {"name": "NW Deutschland", "registration_number": "HRB 12345"}
+    )
+    assert a.registration and a.registration == b.registration
+    pair_left, pair_right = candidate_pair_arrays([blocking_keys(a), blocking_keys(b)], 400)
+    assert could_reach([a, b], pair_left, pair_right, model, -20.0).all()
