@@ -112,6 +112,21 @@ def compare_city(a: Features, b: Features) -> str:
     return "similar" if JaroWinkler.similarity(a.city, b.city) >= 0.9 else "different"
 
 
+def compare_person(a: Features, b: Features) -> str:
+    """Project managers: the same person, or the same surname with an initial missing."""
+    if not a.manager or not b.manager:
+        return MISSING
+    if a.manager == b.manager:
+        return "same"
+    (surname_a, _, initial_a), (surname_b, _, initial_b) = (
+        a.manager.partition("|"),
+        b.manager.partition("|"),
+    )
+    if surname_a == surname_b and not (initial_a and initial_b):
+        return "same"
+    return "different"
+
+
 def compare_dates(a: Features, b: Features) -> str:
     """Projects: do the date ranges overlap?"""
     if not a.start_date or not b.start_date:
@@ -194,6 +209,7 @@ COMPARATORS: dict[str, dict[str, Comparator]] = {
         "reference": compare_reference,
         "customer": compare_parent,
         "dates": compare_dates,
+        "manager": compare_person,
     },
     EntityType.SERVICE_CODE: {
         "name": compare_text_name,

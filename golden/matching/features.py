@@ -35,6 +35,7 @@ class Features:
     parent: str = ""  # project: the customer's canonical ID; service code: category
     start_date: str = ""
     end_date: str = ""
+    manager: str = ""  # project: the project manager as "surname|initial"
 
     @property
     def name_tokens(self) -> tuple[str, ...]:
@@ -55,6 +56,20 @@ def _house_number(street: str) -> str:
 
 # The unit an ERP item name ends with: "senior consultant hourly", "erp implementation fixed fee".
 _UNIT_SUFFIX = re.compile(r"(?: per)? (?:hourly|daily|weekly|monthly|fixed fee|hour|day|month)$")
+
+
+def person_key(value: str | None) -> str:
+    """A person as systems write them — "Anna Berg", "A. Berg", "Berg, Anna" — reduced to
+    "surname|first initial" ("berg|a"); "" when unknown."""
+    text = (value or "").strip()
+    if "," in text:
+        surname, _, given = text.partition(",")
+    else:
+        *given_names, surname = text.split() or [""]
+        given = " ".join(given_names)
+    surname = normalize.normalize_text(surname)
+    given = normalize.normalize_text(given.replace(".", " "))
+    return f"{surname}|{given[:1]}" if surname else ""
 
 
 def features_of(entity_type: str, cleaned: dict[str, Any], *, parent: str = "") -> Features:
@@ -94,6 +109,7 @@ def features_of(entity_type: str, cleaned: dict[str, Any], *, parent: str = "") 
             parent=parent,
             start_date=cleaned.get("start_date", ""),
             end_date=cleaned.get("end_date", ""),
+            manager=person_key(cleaned.get("project_manager")),
         )
     return Features(
         entity_type=entity_type,

@@ -89,6 +89,9 @@ DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
             "overlap": (0.1, 0.33),
             "disjoint": (0.05, 0.637),
         },
+        # A project's records name one manager (CRM "Anna Berg", PSA "A. Berg", ERP "Berg,
+        # Anna"); a customer's other projects often have another, though not always.
+        "manager": {"same": (0.9, 0.2), "different": (0.1, 0.8)},
     },
     EntityType.SERVICE_CODE: {
         # Within one firm's catalogue, a name two systems share is one service unless the
@@ -157,6 +160,8 @@ EXPLANATIONS = {
     ("dates", "close_start"): "start dates within a month of each other",
     ("dates", "overlap"): "overlapping dates",
     ("dates", "disjoint"): "dates do not overlap",
+    ("manager", "same"): "same project manager",
+    ("manager", "different"): "different project managers",
     ("category", "same"): "same category",
     ("category", "different"): "different categories",
 }

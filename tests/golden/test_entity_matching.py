@@ -8,13 +8,18 @@ import pytest
 from golden.entities import EntityType
 from golden.matching.batch import match_batch
 from golden.matching.blocking import blocking_keys
-from golden.matching.comparators import compare_code, compare_dates, compare_text_name
+from golden.matching.comparators import (
+    compare_code,
+    compare_dates,
+    compare_person,
+    compare_text_name,
+)
 from golden.matching.evaluate import (
     evaluate_legal_entities,
     evaluate_projects,
     evaluate_service_codes,
 )
-from golden.matching.features import Features, features_of
+from golden.matching.features import Features, features_of, person_key
 from golden.matching.scoring import default_model, hard_rule_vetoes, score_pair
 
 LEGAL_ENTITY = EntityType.LEGAL_ENTITY
@@ -51,7 +56,8 @@ def test_project_quality_on_generated_data_with_follow_on_projects():
     assert figures["recall_after_review"] >= 0.98
     assert figures["bcubed"]["precision"] >= 0.99
     assert figures["pair_completeness"] >= 0.97
-    assert figures["review_per_1000_records"] <= 150
+    # The project manager keeps a customer's follow-on projects apart (about 37 measured).
+    assert figures["review_per_1000_records"] <= 80
 
 
 def test_service_code_quality_on_generated_rate_cards():
@@ -203,3 +209,49 @@ def test_blocking_keys_of_projects_services_and_legal_entities():
         {"name": "NW Germany", "country": "DE", "registration_number": "HRB123456"},
     )
     assert {"reg:DE:HRB123456", "cc:DE"} <= blocking_keys(entity)
+
+
+@pytest.mark.parametrize(
+    "written, key",
+    [
+        ("Anna Berg", "berg|a"),
+        ("A. Berg", "berg|a"),
+        ("Berg, Anna", "berg|a"),
+        ("Anna Maria von Berg", "berg|a"),
+        ("Müller, Jörg", "muller|j"),
+        ("Berg", "berg|"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_person_key_reads_how_each_system_writes_a_manager(written, key):
+    assert person_key(written) == key
+
+
+@pytest.mark.parametrize(
+    "a, b, level",
+    [
+        ("Anna Berg", "Berg, Anna", "same"),
+        ("A. Berg", "Berg, Anna", "same"),
+        ("Berg", "A. Berg", "same"),
+        ("B. Berg", "A. Berg", "different"),
+        ("Anna Berg", "Anna Holm", "different"),
+        ("Anna Berg", "", "missing"),
+    ],
+)
+def test_compare_person(a, b, level):
+    def project(manager):
+        return features_of(EntityType.PROJECT, {"name": "Audit", "project_manager": manager})
+
+    assert compare_person(project(a), project(b)) == level
+
+
+def test_a_different_manager_keeps_a_customers_follow_on_project_apart():
+    base = {"name": "Acme - Cloud Migration", "start_date": "2025-03-01"}
+    first = features_of(
+        EntityType.PROJECT, {**base, "project_manager": "Anna Berg"}, parent="CUS-1"
+    )
+    same = features_of(EntityType.PROJECT, {**base, "project_manager": "A. Berg"}, parent="CUS-1")
+    other = features_of(EntityType.PROJECT, {**base, "project_manager": "Lee, Sam"}, parent="CUS-1")
+    model = default_model(EntityType.PROJECT)
+    assert score_pair(model, first, same).weight - score_pair(model, first, other).weight > 4
