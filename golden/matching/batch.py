@@ -142,7 +142,9 @@ def _demote_ambiguous_links(
     ]
 
 
-TRAITS = ("tax_id", "legal_form", "country")
+# What one entity cannot have two of: IDs, legal form and country (customers, legal
+# entities), the customer of a project, the category of a service code.
+TRAITS = ("tax_id", "registration", "legal_form", "country", "parent")
 
 
 def _conflicting(features: Sequence[Features], indices: list[int], trait: str) -> bool:
@@ -150,9 +152,9 @@ def _conflicting(features: Sequence[Features], indices: list[int], trait: str) -
 
 
 class _Clusters:
-    """Union-find that refuses to join clusters holding different tax IDs, legal forms or
-    countries: a record with no legal form may link to "Acme GmbH" or to "Acme AG", but it
-    must not chain the two together."""
+    """Union-find that refuses to join clusters holding different ``TRAITS`` (tax IDs, legal
+    forms, countries, a project's customers…): a record with no legal form may link to
+    "Acme GmbH" or to "Acme AG", but it must not chain the two together."""
 
     def __init__(self, features: Sequence[Features]) -> None:
         self.features = features
@@ -163,11 +165,7 @@ class _Clusters:
     def _traits(self, root: int) -> dict[str, set[str]]:
         if root not in self.traits:
             f = self.features[root]
-            self.traits[root] = {
-                k: {v}
-                for k, v in (("tax", f.tax_id), ("form", f.legal_form), ("country", f.country))
-                if v
-            }
+            self.traits[root] = {trait: {value} for trait in TRAITS if (value := getattr(f, trait))}
         return self.traits[root]
 
     def find(self, i: int) -> int:

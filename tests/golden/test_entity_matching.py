@@ -255,3 +255,21 @@ def test_a_different_manager_keeps_a_customers_follow_on_project_apart():
     other = features_of(EntityType.PROJECT, {**base, "project_manager": "Lee, Sam"}, parent="CUS-1")
     model = default_model(EntityType.PROJECT)
     assert score_pair(model, first, same).weight - score_pair(model, first, other).weight > 4
+
+
+def test_batch_clustering_never_chains_two_customers_projects():
+    """A CRM opportunity without its customer resolved may look like either customer's
+    project, but it must not join the two customers' projects into one."""
+    base = {
+        "name": "Cloud Migration",
+        "start_date": "2025-03-01",
+        "crm_opportunity_ref": "006A1",
+        "project_manager": "Anna Berg",
+    }
+    records = [
+        features_of(EntityType.PROJECT, base, parent="CUS-000001"),
+        features_of(EntityType.PROJECT, base),
+        features_of(EntityType.PROJECT, base, parent="CUS-000002"),
+    ]
+    labels = match_batch(records, default_model(EntityType.PROJECT), workers=1).labels
+    assert labels[0] != labels[2]
