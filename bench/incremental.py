@@ -15,7 +15,9 @@ base)."""
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import sys
 import time
 from pathlib import Path
@@ -41,6 +43,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--base-companies", type=int, default=0)
     parser.add_argument("--base-batch", type=int, default=2000)
+    parser.add_argument(
+        "--profile", type=int, default=0, help="print this many functions by cumulative time"
+    )
     args = parser.parse_args()
     every = list(synthetic.generate_customers(args.base_companies + args.companies, seed=args.seed))
     companies = list(dict.fromkeys(r.entity_key for r in every))
@@ -51,7 +56,12 @@ def main() -> None:
         [r for r in every if r.entity_key not in measured], args.base_batch
     )
     base_count = SourceRecord.objects.count()
-    elapsed = ingest_by_system(records, 500)
+    if args.profile:
+        profiler = cProfile.Profile()
+        elapsed = profiler.runcall(ingest_by_system, records, 500)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
+    else:
+        elapsed = ingest_by_system(records, 500)
 
     if args.base_companies:
         body = (

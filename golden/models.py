@@ -130,11 +130,21 @@ class SourceRecord(models.Model):
         "(golden.matching.stored_features), so candidates are not normalised again; "
         "empty or of an older version: computed when read.",
     )
+    match_codes = models.BinaryField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The equality facts of the features that incremental matching's upper bound "
+        "reads (golden.matching.stored_codes), so it reads full features only for the "
+        "candidates that pass; empty or of an older version: computed when read.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    # The features derive from ``cleaned``, which history keeps already.
-    history = HistoricalRecords(bases=[CorrelatedHistory], excluded_fields=["match_features"])
+    # The features and codes derive from ``cleaned``, which history keeps already.
+    history = HistoricalRecords(
+        bases=[CorrelatedHistory], excluded_fields=["match_features", "match_codes"]
+    )
 
     class Meta:
         ordering = ["id"]

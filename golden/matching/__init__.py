@@ -14,17 +14,31 @@ from dataclasses import dataclass, fields
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+import numpy as np
 from django.db import connection
 
 from golden import config_cache
 from golden.entities import EntityType
 from golden.matching.blocking import MAX_BLOCK_SIZE, block_members, blocking_keys, stored_key
 from golden.matching.features import Features, features_of
-from golden.matching.pairs import reachable_candidates, weight_for
+from golden.matching.pairs import (
+    CODE_FIELDS,
+    equality_codes,
+    has_bound,
+    reachable_candidates,
+    weight_for,
+)
 from golden.matching.scoring import MatchModel, PairScore, Thresholds, default_model, score_pair
 from golden.models import BlockingKey, GoldenRecord, MatchSettings, SourceRecord
 
-__all__ = ["Features", "GoldenMatch", "features_of", "find_matches", "model_for"]
+__all__ = [
+    "Features",
+    "GoldenMatch",
+    "features_of",
+    "find_matches",
+    "model_for",
+    "stored_codes",
+]
 
 
 @dataclass
@@ -72,7 +86,7 @@ def forget_match_settings() -> None:
 
 # Bump when features_of changes what it computes: stored features of another version are
 # computed again when read, until the rows are refreshed.
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 _FEATURE_FIELDS = tuple(f.name for f in fields(Features) if f.name != "entity_type")
 
 
@@ -87,6 +101,19 @@ def stored_features(features: Features) -> dict[str, Any]:
         if (value := getattr(features, name)) and not (project and name == "parent")
     }
     return {"v": FEATURES_VERSION, **values}
+
+
+# SourceRecord.match_codes: FEATURES_VERSION, then the record's equality_codes, as
+# little-endian 64-bit integers.
+_CODES_WIDTH = 1 + len(CODE_FIELDS) + 1
+
+
+def stored_codes(features: Features) -> bytes | None:
+    """What SourceRecord.match_codes keeps: the equality facts the bound reads, for the
+    entity types that have a bound (None for the others)."""
+    if not has_bound(features.entity_type):
+        return None
+    return np.array([FEATURES_VERSION, *equality_codes(features)], dtype="<i8").tobytes()
 
 
 def _features_stored(entity_type: str, stored: dict[str, Any] | None) -> Features | None:
@@ -133,11 +160,12 @@ def record_features(record: SourceRecord) -> Features:
 
 class StoredCandidate(NamedTuple):
     """A stored source record as matching sees it; a project's ``parent`` is its golden
-    record's customer as stored."""
+    record's customer as stored. Placement leaves ``features`` None for a candidate whose
+    every pair the bound rules out (it is never compared)."""
 
     record_id: int
     golden_id: int
-    features: Features
+    features: Features | None
 
 
 def stored_candidates(
@@ -165,6 +193,97 @@ def stored_candidates(
         )
         for record_id, golden_id, features, customer in rows
     ]
+
+
+class CodedCandidates(NamedTuple):
+    """Stored source records with an active golden record, by ascending ID: their golden
+    IDs and one row of equality codes each (golden.matching.pairs.reachable_pairs)."""
+
+    record_ids: list[int]
+    golden_ids: list[int]
+    codes: np.ndarray
+
+
+def stored_candidate_codes(entity_type: str, record_ids: Iterable[int]) -> CodedCandidates:
+    """The bound's view of these source records (an entity type with a bound): only the
+    narrow ``match_codes`` column is read, so the full features are read later for the
+    few candidates that pass. Missing or older codes are computed from the features."""
+    ids = sorted(set(record_ids))
+    width = _CODES_WIDTH - 1
+    if not ids:
+        return CodedCandidates([], [], np.empty((0, width), dtype=np.int64))
+    if connection.vendor == "postgresql":
+        quote = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT r.id, r.golden_id, r.match_codes
+                FROM {quote(SourceRecord._meta.db_table)} AS r
+                JOIN {quote(GoldenRecord._meta.db_table)} AS g ON g.id = r.golden_id
+                WHERE r.id = ANY(%s) AND g.status = %s""",
+                [ids, GoldenRecord.Status.ACTIVE],
+            )
+            rows = cursor.fetchall()
+    else:
+        rows = list(
+            SourceRecord.objects.filter(
+                id__in=ids, golden__status=GoldenRecord.Status.ACTIVE
+            ).values_list("id", "golden_id", "match_codes")
+        )
+    rows.sort(key=itemgetter(0))
+    size = _CODES_WIDTH * 8
+    current = np.array([FEATURES_VERSION], dtype="<i8").tobytes()
+    stale = [
+        record_id
+        for record_id, _, codes in rows
+        if codes is None or len(codes) != size or bytes(codes[:8]) != current
+    ]
+    if stale:
+        fresh = {
+            record_id: stored_codes(features)
+            for record_id, features in candidate_features(entity_type, stale).items()
+        }
+        rows = [(r, g, fresh.get(r, codes)) for r, g, codes in rows]
+    matrix = np.frombuffer(b"".join(codes for _, _, codes in rows), dtype="<i8")
+    return CodedCandidates(
+        [row[0] for row in rows],
+        [row[1] for row in rows],
+        matrix.reshape(len(rows), _CODES_WIDTH)[:, 1:].astype(np.int64),
+    )
+
+
+def candidate_features(entity_type: str, record_ids: Iterable[int]) -> dict[int, Features]:
+    """Features of these source records by ID, from the stored ones or, missing or of
+    another version, from the cleaned values. Not for projects (their customer is read
+    from the golden record: ``stored_candidates``)."""
+    ids = sorted(set(record_ids))
+    if not ids:
+        return {}
+    if connection.vendor == "postgresql":
+        quote = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT id, match_features FROM {quote(SourceRecord._meta.db_table)}
+                WHERE id = ANY(%s)""",
+                [ids],
+            )
+            stored = {
+                record_id: _features_of_text(entity_type, text) if text else None
+                for record_id, text in cursor.fetchall()
+            }
+    else:
+        stored = {
+            record_id: _features_stored(entity_type, value)
+            for record_id, value in SourceRecord.objects.filter(id__in=ids).values_list(
+                "id", "match_features"
+            )
+        }
+    missing = [record_id for record_id, features in stored.items() if features is None]
+    if missing:
+        for record_id, cleaned in SourceRecord.objects.filter(id__in=missing).values_list(
+            "id", "cleaned"
+        ):
+            stored[record_id] = features_of(entity_type, cleaned)
+    return stored
 
 
 def _candidate_rows(

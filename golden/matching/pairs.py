@@ -16,6 +16,8 @@ Two steps keep a million records inside the time and memory budget:
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 from array import array
 from collections.abc import Iterable, Sequence
@@ -170,16 +172,33 @@ def _bound_mask(
     min_weight: float,
     equality_fields: Sequence[str],
 ) -> np.ndarray:
-    field_terms, address_weights = _bound_terms(model, equality_fields)
-    unbounded = _unbounded_weight(model, equality_fields)
-    terms = [
-        (_codes(map(attrgetter(field), features)), equal, different)
-        for field, equal, different in field_terms
-    ]
-    postal = _codes(map(attrgetter("postal_code"), features))
+    columns = {
+        field: _codes(map(attrgetter(field), features))
+        for field in (*equality_fields, "name", "city", "postal_code")
+    }
     has_address = np.fromiter(
         (bool(f.postal_code or f.street) for f in features), dtype=bool, count=len(features)
     )
+    return _bound_mask_of_codes(
+        columns, has_address, left, right, model, min_weight, equality_fields
+    )
+
+
+def _bound_mask_of_codes(
+    columns: dict[str, np.ndarray],
+    has_address: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    model: MatchModel,
+    min_weight: float,
+    equality_fields: Sequence[str],
+) -> np.ndarray:
+    """The bound over integer codes of the fields (0: empty; equal codes, equal values)
+    and whether each record has an address."""
+    field_terms, address_weights = _bound_terms(model, equality_fields)
+    unbounded = _unbounded_weight(model, equality_fields)
+    terms = [(columns[field], equal, different) for field, equal, different in field_terms]
+    postal = columns["postal_code"]
     mask = np.empty(len(left), dtype=bool)
     for start in range(0, len(left), BOUND_CHUNK):
         i, j = left[start : start + BOUND_CHUNK], right[start : start + BOUND_CHUNK]
@@ -203,6 +222,48 @@ def _bound_mask(
     return mask
 
 
+# What incremental matching stores per source record for the bound (see equality_codes):
+# a 64-bit hash of each field's value (0: empty), then whether it has an address.
+CODE_FIELDS = (
+    "legal_form",
+    "tax_id",
+    "registration",
+    "domain",
+    "phone",
+    "country",
+    "name",
+    "city",
+    "postal_code",
+)
+HAS_ADDRESS = len(CODE_FIELDS)
+
+
+@functools.lru_cache(maxsize=200_000)
+def _value_code(value: str) -> int:
+    """A stable 64-bit code of a non-empty value, never 0 (stored, so not Python's
+    per-process hash). Two values sharing a code, vanishingly rare, could only raise the
+    bound (equal weighs more than different), so it stays an upper bound."""
+    code = int.from_bytes(
+        hashlib.blake2b(value.encode(), digest_size=8).digest(), "little", signed=True
+    )
+    return code or 1
+
+
+def equality_codes(features: Features) -> list[int]:
+    """The record's codes in CODE_FIELDS order, then 1 if it has an address (else 0)."""
+    return [
+        *(
+            _value_code(value) if (value := getattr(features, field)) else 0
+            for field in CODE_FIELDS
+        ),
+        int(bool(features.postal_code or features.street)),
+    ]
+
+
+def has_bound(entity_type: str) -> bool:
+    return entity_type in EQUALITY_FIELDS
+
+
 def weight_for(probability: float) -> float:
     """The log2-odds weight at which ``probability_of`` reaches ``probability``."""
     probability = min(max(probability, 1e-12), 1 - 1e-12)
@@ -215,21 +276,30 @@ BOUND_SLACK = 1e-9
 
 
 def reachable_pairs(
-    probes: Sequence[Features],
-    candidates: Sequence[Features],
+    probes: Sequence[Sequence[int]] | np.ndarray,
+    candidates: Sequence[Sequence[int]] | np.ndarray,
     probe_index: np.ndarray,
     candidate_index: np.ndarray,
     model: MatchModel,
     min_weight: float,
 ) -> np.ndarray:
-    """``could_reach`` for incoming records against stored candidates: which pairs
-    (``probes[probe_index[k]]``, ``candidates[candidate_index[k]]``) may reach
-    ``min_weight``. Entity types without a known bound keep every pair."""
+    """``could_reach`` for incoming records against stored candidates, on their
+    ``equality_codes`` (one row each): which pairs (``probes[probe_index[k]]``,
+    ``candidates[candidate_index[k]]``) may reach ``min_weight``. Entity types without a
+    known bound keep every pair."""
     equality_fields = EQUALITY_FIELDS.get(model.entity_type)
     if equality_fields is None or len(probe_index) == 0:
         return np.ones(len(probe_index), dtype=bool)
-    return _bound_mask(
-        [*probes, *candidates],
+    width = len(CODE_FIELDS) + 1
+    codes = np.concatenate(
+        [
+            np.asarray(probes, dtype=np.int64).reshape(-1, width),
+            np.asarray(candidates, dtype=np.int64).reshape(-1, width),
+        ]
+    )
+    return _bound_mask_of_codes(
+        {field: codes[:, k] for k, field in enumerate(CODE_FIELDS)},
+        codes[:, HAS_ADDRESS] != 0,
         np.asarray(probe_index, dtype=np.int64),
         np.asarray(candidate_index, dtype=np.int64) + len(probes),
         model,
@@ -243,14 +313,24 @@ def reachable_candidates(
 ) -> list[bool]:
     """``reachable_pairs`` of one record and its candidates."""
     n = len(candidates)
+    if not has_bound(model.entity_type):
+        return [True] * n
     return reachable_pairs(
-        [probe], candidates, np.zeros(n, dtype=np.int64), np.arange(n), model, min_weight
+        [equality_codes(probe)],
+        [equality_codes(features) for features in candidates],
+        np.zeros(n, dtype=np.int64),
+        np.arange(n),
+        model,
+        min_weight,
     ).tolist()
 
 
 __all__ = [
+    "CODE_FIELDS",
     "candidate_pair_arrays",
     "could_reach",
+    "equality_codes",
+    "has_bound",
     "reachable_candidates",
     "reachable_pairs",
     "weight_for",

@@ -30,15 +30,25 @@ from golden.linking import LinkDecision, link_decision
 from golden.matching import (
     GoldenMatch,
     StoredCandidate,
+    candidate_features,
     candidate_ids,
     features_from,
     model_for,
+    stored_candidate_codes,
     stored_candidates,
+    stored_codes,
     stored_features,
 )
 from golden.matching.blocking import MAX_BLOCK_SIZE, block_members, blocking_keys, stored_key
 from golden.matching.features import Features, features_of
-from golden.matching.pairs import reachable_candidates, reachable_pairs, weight_for
+from golden.matching.pairs import (
+    CODE_FIELDS,
+    equality_codes,
+    has_bound,
+    reachable_candidates,
+    reachable_pairs,
+    weight_for,
+)
 from golden.matching.scoring import PairScore, score_pair
 from golden.models import (
     BlockingKey,
@@ -202,10 +212,6 @@ class _Batch:
         probes = [self._probe_features(a.clean.cleaned) for a in arrivals]
         keys = [blocking_keys(probe) for probe in probes]
         self.stored_blocks = block_members(self.entity_type, set().union(*keys))
-        self.stored_candidates = {
-            c.record_id: c
-            for c in stored_candidates(self.entity_type, candidate_ids(self.stored_blocks))
-        }
         self._score_stored_candidates(probes, keys)
         ids = reserve_primary_keys(SourceRecord, len(arrivals))
         return [
@@ -229,11 +235,22 @@ class _Batch:
     def _score_stored_candidates(self, probes: list[Features], keys: list[set[str]]) -> None:
         """Score every arrival against the stored records of its blocks up front, so the
         golden records those matches name are read in one query. The bound rules most
-        pairs out first, all of the batch's pairs in one pass. Placing then reuses these
-        scores (a record placed earlier can only make a block oversized, leaving a subset
-        of them)."""
-        candidates = list(self.stored_candidates.values())
-        position = {c.record_id: k for k, c in enumerate(candidates)}
+        pairs out first, all of the batch's pairs in one pass, on the candidates' stored
+        equality codes alone; full features are read only for candidates of the pairs
+        that pass. Placing then reuses these scores (a record placed earlier can only make
+        a block oversized, leaving a subset of them)."""
+        ids = candidate_ids(self.stored_blocks)
+        bounded = has_bound(self.entity_type)
+        if bounded:
+            coded = stored_candidate_codes(self.entity_type, ids)
+            record_ids, golden_ids, candidate_codes = coded
+            full: dict[int, StoredCandidate] = {}
+        else:
+            full = {c.record_id: c for c in stored_candidates(self.entity_type, ids)}
+            record_ids = list(full)
+            golden_ids = [c.golden_id for c in full.values()]
+            candidate_codes = np.empty((0, len(CODE_FIELDS) + 1), dtype=np.int64)
+        position = {record_id: k for k, record_id in enumerate(record_ids)}
         probe_index: list[int] = []
         candidate_index: list[int] = []
         for index, record_keys in enumerate(keys):
@@ -247,19 +264,27 @@ class _Batch:
             probe_index += [index] * len(found)
             candidate_index += found
         reachable = reachable_pairs(
-            probes,
-            [c.features for c in candidates],
+            [equality_codes(probe) for probe in probes],
+            candidate_codes,
             np.asarray(probe_index, dtype=np.int64),
             np.asarray(candidate_index, dtype=np.int64),
             self.model,
             self.review_weight,
         )
+        pairs = list(itertools.compress(zip(probe_index, candidate_index, strict=True), reachable))
+        if bounded:
+            features = candidate_features(self.entity_type, (record_ids[k] for _, k in pairs))
+            # Candidates whose every pair the bound ruled out keep no features: matching
+            # never compares them.
+            full = {
+                record_id: StoredCandidate(record_id, golden_id, features.get(record_id))
+                for record_id, golden_id in zip(record_ids, golden_ids, strict=True)
+            }
+        self.stored_candidates = full
         self.stored_scores = [{} for _ in probes]
         needed: set[int] = set()
-        for index, k in itertools.compress(
-            zip(probe_index, candidate_index, strict=True), reachable
-        ):
-            candidate = candidates[k]
+        for index, k in pairs:
+            candidate = full[record_ids[k]]
             score = score_pair(self.model, probes[index], candidate.features)
             self.stored_scores[index][candidate.record_id] = score
             if score.decision(self.model.thresholds) != "new":
@@ -334,6 +359,7 @@ class _Batch:
             content_hash=arrival.digest,
             correlation_id=self.correlation_id,
             match_features=stored_features(probe),
+            match_codes=stored_codes(probe),
             created_at=now,
             updated_at=now,
         )
