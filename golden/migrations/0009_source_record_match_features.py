@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-BATCH = 2000
+from golden.migrations._backfill import fill_source_records
 
 
 def store_features(apps, schema_editor):
@@ -10,26 +10,12 @@ def store_features(apps, schema_editor):
     features are of another version later, are computed when read."""
     from golden.matching import features_of, stored_features
 
-    source_record = apps.get_model("golden", "SourceRecord")
-    last = 0
-    while True:
-        rows = list(
-            source_record.objects.filter(id__gt=last)
-            .order_by("id")
-            .values_list("id", "entity_type", "cleaned")[:BATCH]
-        )
-        if not rows:
-            return
-        source_record.objects.bulk_update(
-            [
-                source_record(
-                    pk=pk, match_features=stored_features(features_of(entity_type, cleaned))
-                )
-                for pk, entity_type, cleaned in rows
-            ],
-            ["match_features"],
-        )
-        last = rows[-1][0]
+    fill_source_records(
+        apps,
+        "match_features",
+        ("entity_type", "cleaned"),
+        lambda entity_type, cleaned: stored_features(features_of(entity_type, cleaned)),
+    )
 
 
 class Migration(migrations.Migration):

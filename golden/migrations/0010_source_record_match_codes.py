@@ -1,6 +1,6 @@
 from django.db import migrations, models
 
-BATCH = 2000
+from golden.migrations._backfill import fill_source_records
 
 
 def store_codes(apps, schema_editor):
@@ -9,27 +9,14 @@ def store_codes(apps, schema_editor):
     computed when read."""
     from golden.matching import features_from, stored_codes
 
-    source_record = apps.get_model("golden", "SourceRecord")
-    last = 0
-    while True:
-        rows = list(
-            source_record.objects.filter(id__gt=last)
-            .order_by("id")
-            .values_list("id", "entity_type", "match_features", "cleaned")[:BATCH]
-        )
-        if not rows:
-            return
-        source_record.objects.bulk_update(
-            [
-                source_record(
-                    pk=pk,
-                    match_codes=stored_codes(features_from(entity_type, features, cleaned)),
-                )
-                for pk, entity_type, features, cleaned in rows
-            ],
-            ["match_codes"],
-        )
-        last = rows[-1][0]
+    fill_source_records(
+        apps,
+        "match_codes",
+        ("entity_type", "match_features", "cleaned"),
+        lambda entity_type, features, cleaned: stored_codes(
+            features_from(entity_type, features, cleaned)
+        ),
+    )
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,28 @@
+"""Shared by data migrations (the loader skips modules named with a leading underscore)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+BATCH = 2000
+
+
+def fill_source_records(
+    apps: Any, field: str, columns: Sequence[str], compute: Callable[..., Any]
+) -> None:
+    """Set ``field`` of every source record to ``compute(*columns)``, in batches."""
+    source_record = apps.get_model("golden", "SourceRecord")
+    last = 0
+    while True:
+        rows = list(
+            source_record.objects.filter(id__gt=last)
+            .order_by("id")
+            .values_list("id", *columns)[:BATCH]
+        )
+        if not rows:
+            return
+        source_record.objects.bulk_update(
+            [source_record(pk=row[0], **{field: compute(*row[1:])}) for row in rows], [field]
+        )
+        last = rows[-1][0]
