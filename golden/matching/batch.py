@@ -111,7 +111,7 @@ def score_pair_arrays(
         _LEFT = _RIGHT = np.empty(0, dtype=np.int32)
 
 
-def reachable_pairs(
+def pairs_to_compare(
     features: Sequence[Features], model: MatchModel, max_block: int = MAX_BLOCK_SIZE
 ) -> tuple[int, np.ndarray, np.ndarray]:
     """(candidate pair count, left, right) of the blocked pairs that may reach the review
@@ -229,7 +229,7 @@ def match_batch(
 ) -> BatchResult:
     """Block, score (on ``workers`` processes) and cluster ``features``."""
     started = time.perf_counter()
-    n_pairs, left, right = reachable_pairs(features, model, max_block)
+    n_pairs, left, right = pairs_to_compare(features, model, max_block)
     blocked = time.perf_counter()
     scored = score_pair_arrays(
         features, model, left, right, workers=workers, min_parallel=min_parallel

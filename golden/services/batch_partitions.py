@@ -19,7 +19,7 @@ import redis
 from django.conf import settings
 
 from golden.matching import model_for, record_features
-from golden.matching.batch import reachable_pairs, score_pairs
+from golden.matching.batch import pairs_to_compare, score_pairs
 from golden.matching.features import Features
 from golden.matching.scoring import MatchModel
 from golden.models import SourceRecord
@@ -59,7 +59,7 @@ def score_in_partitions(
     from golden.tasks import score_partition_task
 
     client = _redis()
-    n_pairs, left, right = reachable_pairs(features, model)
+    n_pairs, left, right = pairs_to_compare(features, model)
     run_id = uuid.uuid4().hex
     ids = np.asarray(record_ids, dtype=np.int64)
     positions = [chunk for chunk in np.array_split(np.arange(len(left)), parts) if len(chunk)]
