@@ -45,7 +45,12 @@ from golden.matching.evaluation import (  # noqa: E402
     pairwise_metrics,
     reduction_ratio,
 )
-from golden.matching.scoring import MatchModel, Thresholds  # noqa: E402
+from golden.matching.scoring import (  # noqa: E402
+    MatchModel,
+    Thresholds,
+    probability_of,
+    weight_for,
+)
 from golden.normalize import normalize_text  # noqa: E402
 
 Pair = tuple[int, int]
@@ -245,17 +250,6 @@ def cross_pairs(people: Sequence[Person], n_a: int) -> list[Pair]:
 
 def weight_of(model: MatchModel, levels: Levels) -> float:
     return model.prior + sum(model.weight(name, level) for name, level in levels.items())
-
-
-def weight_for(probability: float) -> float:
-    """The log2 weight at which the match probability reaches ``probability``. Thresholds are
-    compared as weights because probabilities round to 1.0 above a weight of about 53."""
-    return math.log2(probability / (1.0 - probability))
-
-
-def probability_of(weight: float) -> float:
-    # 2.0 ** 1024 overflows a float; far below that the probability is 0.0 anyway.
-    return 1.0 / (1.0 + 2.0 ** (-weight)) if weight > -1000 else 0.0
 
 
 def one_to_one(scored: Iterable[tuple[int, int, float]]) -> list[tuple[int, int, float]]:

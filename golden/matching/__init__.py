@@ -26,9 +26,15 @@ from golden.matching.pairs import (
     equality_codes,
     has_bound,
     reachable_candidates,
+)
+from golden.matching.scoring import (
+    MatchModel,
+    PairScore,
+    Thresholds,
+    default_model,
+    score_pair,
     weight_for,
 )
-from golden.matching.scoring import MatchModel, PairScore, Thresholds, default_model, score_pair
 from golden.models import BlockingKey, GoldenRecord, MatchSettings, SourceRecord
 
 __all__ = [

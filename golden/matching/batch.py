@@ -9,7 +9,6 @@ cluster through a chain of links.
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import time
 from collections.abc import Iterable, Sequence
@@ -26,6 +25,7 @@ from golden.matching.scoring import (
     hard_rule_vetoes,
     links_as_sole_candidate,
     probability_of,
+    weight_for,
 )
 
 LINK, REVIEW = 2, 1
@@ -48,8 +48,8 @@ def score_pairs(
     features: Sequence[Features], model: MatchModel, pairs: Iterable[tuple[int, int]]
 ) -> list[tuple[int, int, float, int]]:
     """(i, j, weight, LINK|REVIEW) for the pairs at or above the review threshold."""
-    review_weight = _weight_for(model.thresholds.review)
-    link_weight = _weight_for(model.thresholds.auto_link)
+    review_weight = weight_for(model.thresholds.review)
+    link_weight = weight_for(model.thresholds.auto_link)
     out = []
     for i, j in pairs:
         levels = compare(model.entity_type, features[i], features[j])
@@ -64,11 +64,6 @@ def score_pairs(
         elif not vetoed:
             out.append((i, j, weight, REVIEW))
     return out
-
-
-def _weight_for(probability: float) -> float:
-    probability = min(max(probability, 1e-12), 1 - 1e-12)
-    return math.log2(probability / (1 - probability))
 
 
 # What forked scoring processes read: set before the pool starts, shared copy-on-write.
@@ -117,7 +112,7 @@ def pairs_to_compare(
     """(candidate pair count, left, right) of the blocked pairs that may reach the review
     band: pairs that cannot are dropped before any comparator runs."""
     left, right = candidate_pair_arrays((blocking_keys(f) for f in features), max_block)
-    reachable = could_reach(features, left, right, model, _weight_for(model.thresholds.review))
+    reachable = could_reach(features, left, right, model, weight_for(model.thresholds.review))
     return len(left), left[reachable], right[reachable]
 
 

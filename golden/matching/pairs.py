@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 from array import array
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
@@ -264,12 +263,6 @@ def has_bound(entity_type: str) -> bool:
     return entity_type in EQUALITY_FIELDS
 
 
-def weight_for(probability: float) -> float:
-    """The log2-odds weight at which ``probability_of`` reaches ``probability``."""
-    probability = min(max(probability, 1e-12), 1 - 1e-12)
-    return math.log2(probability / (1 - probability))
-
-
 # The bound and a pair's score add the same weights in different orders; this slack keeps
 # a pair whose bound equals its weight from being dropped by a rounding difference.
 BOUND_SLACK = 1e-9
@@ -333,5 +326,4 @@ __all__ = [
     "has_bound",
     "reachable_candidates",
     "reachable_pairs",
-    "weight_for",
 ]

@@ -269,6 +269,13 @@ def links_as_sole_candidate(model: MatchModel, probability: float, levels: dict[
     )
 
 
+def weight_for(probability: float) -> float:
+    """The log2-odds weight at which ``probability_of`` reaches ``probability``: thresholds
+    are compared as weights."""
+    probability = min(max(probability, 1e-12), 1 - 1e-12)
+    return math.log2(probability / (1 - probability))
+
+
 def probability_of(weight: float) -> float:
     if weight > 60:
         return 1.0

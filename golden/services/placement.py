@@ -47,9 +47,8 @@ from golden.matching.pairs import (
     has_bound,
     reachable_candidates,
     reachable_pairs,
-    weight_for,
 )
-from golden.matching.scoring import PairScore, score_pair
+from golden.matching.scoring import PairScore, score_pair, weight_for
 from golden.models import (
     BlockingKey,
     GoldenChange,

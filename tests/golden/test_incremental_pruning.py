@@ -14,8 +14,8 @@ from golden.entities import EntityType, entity_spec
 from golden.matching import find_matches
 from golden.matching.blocking import blocking_keys, candidate_pairs
 from golden.matching.features import features_of
-from golden.matching.pairs import reachable_candidates, weight_for
-from golden.matching.scoring import default_model, score_pair
+from golden.matching.pairs import reachable_candidates
+from golden.matching.scoring import default_model, score_pair, weight_for
 from golden.models import SourceSystem
 from golden.services import ingest_records
 from golden.validation import RecordInvalid, clean_record

@@ -21,9 +21,8 @@ from golden.matching.pairs import (
     could_reach,
     equality_codes,
     reachable_pairs,
-    weight_for,
 )
-from golden.matching.scoring import default_model
+from golden.matching.scoring import default_model, weight_for
 from golden.models import SourceRecord
 from tests.golden.test_incremental_pruning import generated, ingest_generated
 from tests.golden.test_stored_features import ACME, GLOBEX, as_erp, ingest
