@@ -370,6 +370,27 @@ class BlockingKey(models.Model):
         return f"{self.entity_type}:{self.key}"
 
 
+class TermFrequency(models.Model):
+    """How many source records of one system carry a name term: a prefix of a company
+    name, everywhere, in a country or in a city (golden.matching.frequency). Kept as
+    records arrive, change or go, so a name's commonness is read without counting."""
+
+    entity_type = models.CharField(max_length=32, choices=EntityType.CHOICES)
+    system = models.ForeignKey(SourceSystem, on_delete=models.CASCADE, related_name="+")
+    term = models.TextField()
+    records = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entity_type", "term", "system"], name="uniq_term_frequency"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity_type}:{self.system_id}:{self.term}={self.records}"
+
+
 class UnmergeProposal(StewardDecision):
     """A linked source record that changed so much it no longer matches the rest of its
     golden record: proposed for unmerge rather than left silently wrong."""

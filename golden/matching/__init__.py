@@ -21,6 +21,7 @@ from golden import config_cache
 from golden.entities import EntityType
 from golden.matching.blocking import MAX_BLOCK_SIZE, block_members, blocking_keys, stored_key
 from golden.matching.features import Features, features_of
+from golden.matching.frequency import annotated_from_store
 from golden.matching.pairs import (
     CODE_FIELDS,
     equality_codes,
@@ -70,7 +71,8 @@ def _load_model(entity_type: str) -> MatchModel:
         return model
     mu = {name: dict(levels) for name, levels in model.mu.items()}
     for name, levels in (row.mu or {}).items():
-        mu[name] = {level: tuple(pair) for level, pair in levels.items()}
+        # Level by level: weights saved before a level existed leave it at its default.
+        mu.setdefault(name, {}).update((level, tuple(pair)) for level, pair in levels.items())
     return MatchModel(
         entity_type,
         mu,
@@ -93,7 +95,9 @@ def forget_match_settings() -> None:
 # Bump when features_of changes what it computes: stored features of another version are
 # computed again when read, until the rows are refreshed.
 FEATURES_VERSION = 2
-_FEATURE_FIELDS = tuple(f.name for f in fields(Features) if f.name != "entity_type")
+_FEATURE_FIELDS = tuple(
+    f.name for f in fields(Features) if f.name not in ("entity_type", "prefix_counts")
+)
 
 
 def stored_features(features: Features) -> dict[str, Any]:
@@ -347,6 +351,7 @@ def find_matches(
     Candidates whose best possible weight stays below the review band are not scored:
     such a pair is ``new`` and never the best pair of a golden record that is not."""
     model = model_for(entity_type)
+    probe = annotated_from_store(probe)
     candidates = stored_candidates(
         entity_type,
         candidate_ids(block_members(entity_type, blocking_keys(probe))),

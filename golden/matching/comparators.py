@@ -17,9 +17,15 @@ from rapidfuzz.distance import JaroWinkler
 from golden.entities import EntityType
 from golden.matching.blocking import GENERIC_TOKENS
 from golden.matching.features import Features
+from golden.matching.frequency import prefix_records
 
 MISSING = "missing"
 Comparator = Callable[[Features, Features], str]
+
+
+# A name that one system holds this many records beginning with, in the place two
+# records share, is borne by several firms (golden.matching.frequency).
+COMMON_RECORDS = 2
 
 
 def compare_name(a: Features, b: Features) -> str:
@@ -27,20 +33,33 @@ def compare_name(a: Features, b: Features) -> str:
         return MISSING
     if a.name == b.name:
         # "Global Solutions" is shared by unrelated firms: weaker than a distinctive name.
-        return "exact_generic" if all(t in GENERIC_TOKENS for t in a.name_tokens) else "exact"
+        if all(t in GENERIC_TOKENS for t in a.name_tokens):
+            return "exact_generic"
+        common = prefix_records(a, b, len(a.name_words)) >= COMMON_RECORDS
+        return "exact_common" if common else "exact"
     jw = JaroWinkler.similarity(a.name, b.name)
     sort = fuzz.token_sort_ratio(a.name, b.name)
     if jw >= 0.96 or sort >= 95:
         return "very_similar"
     if fuzz.token_set_ratio(a.name, b.name) == 100:
         # One name's tokens contain the other's: "Siemens" vs "Siemens Energy" — often a
-        # sister company, so it is its own, weaker level.
-        return "contained"
+        # sister company, so it is its own, weaker level; weaker still unless the shorter
+        # name begins the longer and no other firm's name there begins with it.
+        return "contained" if _distinctive_short_name(a, b) else "contained_common"
     if jw >= 0.92 or sort >= 88:
         return "similar"
     if sort >= 75:
         return "somewhat_similar"
     return "different"
+
+
+def _distinctive_short_name(a: Features, b: Features) -> bool:
+    short, long = sorted((a.name_words, b.name_words), key=len)
+    return (
+        bool(short)
+        and long[: len(short)] == short
+        and prefix_records(a, b, len(short)) < COMMON_RECORDS
+    )
 
 
 def compare_legal_form(a: Features, b: Features) -> str:

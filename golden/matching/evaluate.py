@@ -21,6 +21,7 @@ from golden.matching.blocking import MAX_BLOCK_SIZE, blocking_keys
 from golden.matching.comparators import MISSING, compare
 from golden.matching.evaluation import bcubed, clusters_to_pairs, pairwise_metrics, review_report
 from golden.matching.features import Features, features_of
+from golden.matching.frequency import annotate_all
 from golden.matching.scoring import default_model
 from golden.validation import RecordInvalid, clean_record
 
@@ -112,7 +113,7 @@ EVALUATIONS = {
 
 
 class _Prepared(NamedTuple):
-    features: list[Features]
+    features: list[Features]  # with the name counts of all of them (golden.matching.frequency)
     truth_labels: list[str]
     families: list[str | None]
     rejected: int
@@ -127,7 +128,7 @@ def _prepare(
     """Records cleaned by the ingestion validator, as features with their truth."""
     started = time.perf_counter()
     spec = entity_spec(entity_type)
-    features, truth_labels, families = [], [], []
+    features, truth_labels, families, systems = [], [], [], []
     rejected = 0
     for record in records:
         try:
@@ -139,7 +140,14 @@ def _prepare(
         features.append(features_of(entity_type, cleaned, parent=parent))
         truth_labels.append(record.entity_key)
         families.append(record.family)
-    return _Prepared(features, truth_labels, families, rejected, time.perf_counter() - started)
+        systems.append(record.system)
+    return _Prepared(
+        annotate_all(features, systems),
+        truth_labels,
+        families,
+        rejected,
+        time.perf_counter() - started,
+    )
 
 
 def _figures(

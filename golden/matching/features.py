@@ -36,10 +36,29 @@ class Features:
     start_date: str = ""
     end_date: str = ""
     manager: str = ""  # project: the project manager as "surname|initial"
+    # How common the name is, set just before scoring (golden.matching.frequency), never
+    # stored: per prefix of the name's words, the most records one system holds whose
+    # names begin with it, everywhere, in the record's country and in its city.
+    prefix_counts: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def name_tokens(self) -> tuple[str, ...]:
         return tuple(self.name.split())
+
+    @property
+    def name_words(self) -> tuple[str, ...]:
+        """The name's words without those that join rather than name ("and", "the")."""
+        return tuple(word for word in self.name.split() if word not in CONNECTORS)
+
+    @property
+    def first_word(self) -> str:
+        words = self.name_words
+        return words[0] if words else ""
+
+
+# Words that join names rather than name anything: "Keller & Kohler" is shortened to
+# "Keller Kohler" as often as to "Keller".
+CONNECTORS = frozenset({"and", "und", "et", "y", "e", "the", "of"})
 
 
 def _tax_key(value: str | None, country: str | None) -> str:

@@ -120,22 +120,25 @@ def _bound_terms(
         for field in equality_fields
         for weights in [_level_weights(model, field)]
     ]
-    # compare_name: identical names weigh at most the best identical level, different
-    # ones at most the best of the rest.
-    name_weights = _level_weights(model, "name")
-    terms.append(
-        (
-            "name",
-            max(w for level, w in name_weights.items() if level.startswith("exact")),
-            max(w for level, w in name_weights.items() if not level.startswith("exact")),
-        )
-    )
     if "city" in model.mu:
         city_weights = _level_weights(model, "city")
         terms.append(
             ("city", city_weights["same"], max(city_weights["similar"], city_weights["different"]))
         )
     return terms, _level_weights(model, "address")
+
+
+def _name_bounds(model: MatchModel) -> tuple[float, float, float]:
+    """compare_name: what identical names weigh at most (the best identical level),
+    different ones that begin with the same word (the best of the rest), and different
+    ones that do not (no short name then begins the other: not "contained")."""
+    weights = _level_weights(model, "name")
+    different = {level: w for level, w in weights.items() if not level.startswith("exact")}
+    return (
+        max(w for level, w in weights.items() if level.startswith("exact")),
+        max(different.values()),
+        max(w for level, w in different.items() if level != "contained"),
+    )
 
 
 def _unbounded_weight(model: MatchModel, equality_fields: Sequence[str]) -> float:
@@ -173,7 +176,7 @@ def _bound_mask(
 ) -> np.ndarray:
     columns = {
         field: _codes(map(attrgetter(field), features))
-        for field in (*equality_fields, "name", "city", "postal_code")
+        for field in (*equality_fields, "name", "first_word", "city", "postal_code")
     }
     has_address = np.fromiter(
         (bool(f.postal_code or f.street) for f in features), dtype=bool, count=len(features)
@@ -197,7 +200,8 @@ def _bound_mask_of_codes(
     field_terms, address_weights = _bound_terms(model, equality_fields)
     unbounded = _unbounded_weight(model, equality_fields)
     terms = [(columns[field], equal, different) for field, equal, different in field_terms]
-    postal = columns["postal_code"]
+    same_name, same_first_word, other_name = _name_bounds(model)
+    names, first_words, postal = columns["name"], columns["first_word"], columns["postal_code"]
     mask = np.empty(len(left), dtype=bool)
     for start in range(0, len(left), BOUND_CHUNK):
         i, j = left[start : start + BOUND_CHUNK], right[start : start + BOUND_CHUNK]
@@ -205,6 +209,17 @@ def _bound_mask_of_codes(
         for codes, equal, different in terms:
             a, b = codes[i], codes[j]
             bound += np.where((a != 0) & (b != 0), np.where(a == b, equal, different), 0.0)
+        a, b = names[i], names[j]
+        first_a, first_b = first_words[i], first_words[j]
+        bound += np.where(
+            (a != 0) & (b != 0),
+            np.where(
+                a == b,
+                same_name,
+                np.where((first_a != 0) & (first_a == first_b), same_first_word, other_name),
+            ),
+            0.0,
+        )
         # compare_address: missing without a postal code or street on either side; two
         # different postal codes can only be "different"; otherwise any level.
         a, b = postal[i], postal[j]
@@ -233,6 +248,7 @@ CODE_FIELDS = (
     "name",
     "city",
     "postal_code",
+    "first_word",
 )
 HAS_ADDRESS = len(CODE_FIELDS)
 

@@ -20,10 +20,14 @@ from golden.matching.features import Features
 DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
     EntityType.CUSTOMER: {
         "name": {
-            "exact": (0.45, 0.0001),
-            "exact_generic": (0.05, 0.002),
+            # "exact" and "contained": no other firm's name there begins with this one
+            # (golden.matching.frequency); "_common": several do.
+            "exact": (0.45, 0.000006),
+            "exact_common": (0.04, 0.0006),
+            "exact_generic": (0.04, 0.0016),
             "very_similar": (0.25, 0.002),
-            "contained": (0.10, 0.005),
+            "contained": (0.10, 0.0000667),
+            "contained_common": (0.03, 0.01125),
             "similar": (0.08, 0.01),
             "somewhat_similar": (0.04, 0.05),
             "different": (0.03, 0.9309),
@@ -46,9 +50,11 @@ DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
         # and often an office: IDs, legal form and country tell them apart.
         "name": {
             "exact": (0.45, 0.05),
+            "exact_common": (0.2, 0.1),
             "exact_generic": (0.05, 0.02),
             "very_similar": (0.25, 0.02),
             "contained": (0.03, 0.1),
+            "contained_common": (0.01, 0.05),
             "similar": (0.03, 0.02),
             "somewhat_similar": (0.04, 0.05),
             "different": (0.2, 0.5),
@@ -126,7 +132,10 @@ EXPLANATIONS = {
     ("name", "exact"): "names are identical once legal form, case and punctuation are set aside",
     ("name", "exact_generic"): "names are identical but made of common words only",
     ("name", "very_similar"): "names differ only by a typo or word order",
-    ("name", "contained"): "one name is contained in the other (often a sister company)",
+    ("name", "exact_common"): "names are identical, but other firms' names there begin alike",
+    ("name", "contained"): "one name begins the other, and no other firm's name there does",
+    ("name", "contained_common"): "one name is contained in the other, as in other firms' names"
+    " there (often a sister company)",
     ("name", "similar"): "names are similar",
     ("name", "somewhat_similar"): "names share some words",
     ("name", "different"): "names are different",
@@ -182,7 +191,9 @@ class Thresholds:
 
 
 DEFAULT_THRESHOLDS = {
-    EntityType.CUSTOMER: Thresholds(0.995, 0.5),
+    # Common names weigh little (golden.matching.frequency), so the review band reaches
+    # lower to keep a short PSA name among look-alikes in front of a steward.
+    EntityType.CUSTOMER: Thresholds(0.995, 0.3),
     EntityType.LEGAL_ENTITY: Thresholds(0.999, 0.5),
     # A project's twin often has no date or opportunity to show (PSA, ERP): a sole
     # candidate must be likelier than elsewhere, as one customer's projects look alike.

@@ -1,22 +1,6 @@
 from django.db import migrations, models
 
-from golden.migrations._backfill import fill_source_records
-
-
-def store_codes(apps, schema_editor):
-    """Codes of the rows stored so far, in batches, from their stored features (or their
-    cleaned values). Rows this misses, or whose codes are of another version later, are
-    computed when read."""
-    from golden.matching import features_from, stored_codes
-
-    fill_source_records(
-        apps,
-        "match_codes",
-        ("entity_type", "match_features", "cleaned"),
-        lambda entity_type, features, cleaned: stored_codes(
-            features_from(entity_type, features, cleaned)
-        ),
-    )
+from golden.migrations._backfill import fill_match_codes
 
 
 class Migration(migrations.Migration):
@@ -35,5 +19,5 @@ class Migration(migrations.Migration):
                 null=True,
             ),
         ),
-        migrations.RunPython(store_codes, migrations.RunPython.noop, elidable=True),
+        migrations.RunPython(fill_match_codes, migrations.RunPython.noop, elidable=True),
     ]

@@ -26,3 +26,19 @@ def fill_source_records(
             [source_record(pk=row[0], **{field: compute(*row[1:])}) for row in rows], [field]
         )
         last = rows[-1][0]
+
+
+def fill_match_codes(apps: Any, schema_editor: Any = None) -> None:
+    """Codes of the rows stored so far, in batches, from their stored features (or their
+    cleaned values). Rows this misses, or whose codes are of another version later, are
+    computed when read."""
+    from golden.matching import features_from, stored_codes
+
+    fill_source_records(
+        apps,
+        "match_codes",
+        ("entity_type", "match_features", "cleaned"),
+        lambda entity_type, features, cleaned: stored_codes(
+            features_from(entity_type, features, cleaned)
+        ),
+    )

@@ -14,8 +14,15 @@ from dataclasses import dataclass, field
 
 from golden.matching import model_for, record_features
 from golden.matching.batch import cluster_scored, match_batch
+from golden.matching.frequency import annotate_all
 from golden.matching.scoring import score_pair
-from golden.models import GoldenRecord, MatchCandidate, SourceRecord, UnmergeProposal
+from golden.models import (
+    GoldenRecord,
+    MatchCandidate,
+    SourceRecord,
+    SourceSystem,
+    UnmergeProposal,
+)
 from golden.services.batch_partitions import score_in_partitions
 from golden.services.common import Actor, save_with_history
 from golden.services.merge import merge_golden_records
@@ -96,7 +103,10 @@ def run_batch_matching(
         .order_by("pk")
     )
     progress(f"computing features of {len(records):,} records")
-    features = [record_features(r) for r in records]
+    codes = dict(SourceSystem.objects.values_list("id", "code"))
+    features = annotate_all(
+        [record_features(r) for r in records], [codes[r.system_id] for r in records]
+    )
     model = model_for(entity_type)
     if partitions:
         progress(f"blocking, scoring in {partitions} Celery tasks, clustering")

@@ -21,6 +21,7 @@ from django.conf import settings
 from golden.matching import model_for, record_features
 from golden.matching.batch import pairs_to_compare, score_pairs
 from golden.matching.features import Features
+from golden.matching.frequency import annotate_from_store
 from golden.matching.scoring import MatchModel
 from golden.models import SourceRecord
 
@@ -131,7 +132,7 @@ def score_partition(entity_type: str, run_id: str, part: int) -> int:
         pairs = np.frombuffer(client.get(_key(run_id, part, "pairs")) or b"", dtype=np.int32)
         left, right = pairs.reshape(2, -1) if len(pairs) else (pairs, pairs)
         by_id = SourceRecord.objects.select_related("golden").in_bulk(ids.tolist())
-        features = [record_features(by_id[record_id]) for record_id in ids.tolist()]
+        features = annotate_from_store([record_features(by_id[i]) for i in ids.tolist()])
         rows = score_pairs(
             features, model_for(entity_type), zip(left.tolist(), right.tolist(), strict=True)
         )

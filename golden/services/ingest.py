@@ -20,6 +20,7 @@ from golden.matching import (
     stored_codes,
     stored_features,
 )
+from golden.matching.frequency import count_changes, store_count_changes
 from golden.models import RejectedRecord, SourceRecord, SourceReference, SourceSystem
 from golden.services.common import Actor, save_with_history
 from golden.services.placement import Arrival, Placement, place_new_records
@@ -290,6 +291,7 @@ def _update_source_record(
     save_with_history(record, actor, reason)
     if after != before:
         store_blocking_keys(record, after)
+        store_count_changes(spec.entity_type, record.system_id, count_changes(before, after))
     _store_references(spec, record, clean)
     recompute_golden_record(record.golden, actor=actor, reason=reason)
     review_with = review_changed_record(record, after, actor=actor) if after != before else []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ from golden.matching import (
 )
 from golden.matching.blocking import MAX_BLOCK_SIZE, block_members, blocking_keys, stored_key
 from golden.matching.features import Features, features_of
+from golden.matching.frequency import RunningCounts, store_count_changes, stored_counts, terms_of
 from golden.matching.pairs import (
     CODE_FIELDS,
     equality_codes,
@@ -198,6 +200,7 @@ class _Batch:
         self.decisions: list[tuple[SourceRecord, LinkDecision]] = []
         self.candidates: list[tuple[GoldenRecord, GoldenRecord, PairScore]] = []
         self.keys: list[BlockingKey] = []
+        self.arrived_terms: Counter[str] = Counter()
         self.source_references: list[SourceReference] = []
 
     # Reading ---------------------------------------------------------------------------
@@ -209,6 +212,13 @@ class _Batch:
             for target in reference_targets(self.spec, self.system.pk, a.clean.cleaned)
         )
         probes = [self._probe_features(a.clean.cleaned) for a in arrivals]
+        # Each arrival sees the names stored and those of the arrivals before it.
+        counts = RunningCounts(
+            stored_counts(self.entity_type, itertools.chain.from_iterable(map(terms_of, probes))),
+            self.system.code,
+        )
+        probes = [counts.arrive(probe) for probe in probes]
+        self.arrived_terms = counts.arrived
         keys = [blocking_keys(probe) for probe in probes]
         self.stored_blocks = block_members(self.entity_type, set().union(*keys))
         self._score_stored_candidates(probes, keys)
@@ -533,6 +543,7 @@ class _Batch:
         self._history(GoldenRecord, [state for _, state in self.saves], "~", self.reason)
         self._history(SourceRecord, self.new_records, "+", self.reason)
         insert_rows(BlockingKey, self.keys)
+        store_count_changes(self.entity_type, self.system.pk, self.arrived_terms)
         insert_rows(SourceReference, self.source_references)
         candidates = [
             MatchCandidate(

@@ -13,6 +13,7 @@ from django.db.models import Q
 
 from golden.matching import GoldenMatch, find_matches, model_for, record_features
 from golden.matching.features import Features
+from golden.matching.frequency import annotated_from_store
 from golden.matching.scoring import PairScore, score_pair
 from golden.models import GoldenRecord, MatchCandidate, SourceRecord, UnmergeProposal
 from golden.services.common import Actor, save_with_history
@@ -30,6 +31,7 @@ def _best_against(
 def review_changed_record(record: SourceRecord, features: Features, *, actor: Actor) -> list[str]:
     """Returns the canonical IDs now proposed for review with the record's golden record."""
     golden = record.golden
+    features = annotated_from_store(features)
     siblings = list(golden.source_records.exclude(pk=record.pk).select_related("golden"))
     best = _best_against(features, siblings, record.entity_type)
     model = model_for(record.entity_type)

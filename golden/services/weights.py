@@ -18,8 +18,15 @@ from golden.matching.estimate import (
     iter_level_vectors,
     to_model,
 )
+from golden.matching.frequency import annotate_all
 from golden.matching.scoring import MatchModel
-from golden.models import GoldenRecord, MatchCandidate, MatchSettings, SourceRecord
+from golden.models import (
+    GoldenRecord,
+    MatchCandidate,
+    MatchSettings,
+    SourceRecord,
+    SourceSystem,
+)
 from golden.services.common import Actor, save_with_history
 
 
@@ -55,7 +62,11 @@ def estimate_weights(
     records = SourceRecord.objects.filter(
         entity_type=entity_type, golden__status=GoldenRecord.Status.ACTIVE
     ).select_related("golden")
-    features = [record_features(r) for r in records.iterator(chunk_size=2000)]
+    codes = dict(SourceSystem.objects.values_list("id", "code"))
+    stored = list(records.iterator(chunk_size=2000))
+    features = annotate_all(
+        [record_features(r) for r in stored], [codes[r.system_id] for r in stored]
+    )
     pairs = sorted(candidate_pairs({i: blocking_keys(f) for i, f in enumerate(features)}))
     if len(pairs) > max_pairs:
         pairs = random.Random(seed).sample(pairs, max_pairs)

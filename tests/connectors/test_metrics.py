@@ -123,9 +123,11 @@ def test_golden_records_review_candidates_and_rejections(client: Client, steward
     a = ingest("customer", "erp", customer(1))[0].canonical_id
     b = ingest("customer", "crm", customer(2))[0].canonical_id
     merge_golden_records(survivor=golden(a), merged=[golden(b)], actor=steward)
-    # The same name from another system without a tax ID: a candidate for a steward.
+    # A short name from another system with nothing else to go on: a candidate for a
+    # steward.
+    short_name = " ".join(customer(1)["name"].split()[:2])
     [suspect] = ingest(
-        "customer", "crm", {"source_id": "001X", "name": customer(1)["name"], "country": "DE"}
+        "customer", "crm", {"source_id": "001X", "name": short_name, "country": "DE"}
     )
     assert suspect.action == "queued_for_review"
     rejected = ingest_records(

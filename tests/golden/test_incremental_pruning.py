@@ -38,7 +38,9 @@ def generated(entity_type, records):
 @pytest.mark.parametrize(
     ("entity_type", "records", "least_pruned"),
     [
-        (EntityType.CUSTOMER, lambda: synthetic.generate_customers(400, seed=3), 0.5),
+        # Names that begin one another may be "contained", which weighs a lot when no
+        # other firm's name begins alike: the bound keeps such pairs.
+        (EntityType.CUSTOMER, lambda: synthetic.generate_customers(400, seed=3), 0.35),
         (EntityType.LEGAL_ENTITY, lambda: synthetic.generate_legal_entities(groups=30), 0.2),
     ],
 )

@@ -132,8 +132,7 @@ def test_address_survives_as_one_group(systems):
 
 
 @pytest.mark.django_db
-def test_same_name_without_other_evidence_goes_to_review_not_auto_link(systems):
-    # "Global Solutions Inc" exists in many cities: a name alone never links.
+def test_a_name_no_other_firm_bears_links_on_name_country_and_legal_form(systems):
     [a] = ingest(
         systems, "crm", {"source_id": "001X", "name": "Blue Harbor Partners LLC", "country": "US"}
     )
@@ -142,10 +141,33 @@ def test_same_name_without_other_evidence_goes_to_review_not_auto_link(systems):
         "psa",
         {"source_id": "77", "name": "BLUE HARBOR PARTNERS, L.L.C.", "country": "USA"},
     )
+    assert b.action == Action.LINKED
+    assert b.canonical_id == a.canonical_id
+    record = SourceRecord.objects.get(source_id="77")
+    levels = {e["field"]: e["level"] for e in record.link_evidence["evidence"]}
+    assert levels == {"name": "exact", "legal_form": "same", "country": "same"}
+
+
+@pytest.mark.django_db
+def test_a_name_other_firms_names_begin_with_goes_to_review_not_auto_link(systems):
+    # Two firms whose names begin "Blue Harbor Partners": the name alone cannot say which.
+    [a] = ingest(
+        systems,
+        "crm",
+        {"source_id": "001X", "name": "Blue Harbor Partners LLC", "country": "US"},
+        {"source_id": "001Y", "name": "Blue Harbor Partners Capital LLC", "country": "US"},
+    )[:1]
+    [b] = ingest(
+        systems,
+        "psa",
+        {"source_id": "77", "name": "BLUE HARBOR PARTNERS, L.L.C.", "country": "USA"},
+    )
     assert b.action == Action.QUEUED_FOR_REVIEW
     assert b.review_with == [a.canonical_id]
     candidate = MatchCandidate.objects.get()
-    assert {e["field"]: e["level"] for e in candidate.evidence}["name"] == "exact"
+    evidence = {e["field"]: e for e in candidate.evidence}
+    assert evidence["name"]["level"] == "exact_common"
+    assert "other firms" in evidence["name"]["detail"]
 
 
 @pytest.mark.django_db
@@ -231,13 +253,15 @@ def test_different_valid_tax_ids_never_auto_link_even_with_strong_evidence(syste
 
 
 @pytest.mark.django_db
-def test_same_name_with_different_valid_tax_ids_is_a_new_golden_record(systems):
+def test_same_name_with_different_valid_tax_ids_never_links(systems):
+    # The rest of the evidence would link them: a steward sees why it did not.
     ingest(systems, "erp", ACME_ERP)
     [other] = ingest(
         systems, "crm", {**ACME_CRM, "name": "ACME Consulting GmbH", "tax_id": "DE129273398"}
     )
-    assert other.action == Action.CREATED
-    assert MatchCandidate.objects.count() == 0
+    assert other.action == Action.QUEUED_FOR_REVIEW
+    assert GoldenRecord.objects.count() == 2
+    assert MatchCandidate.objects.get().reason == "two different valid tax or registration IDs"
 
 
 @pytest.mark.django_db

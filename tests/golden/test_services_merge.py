@@ -73,7 +73,7 @@ def pair(systems):
         "psa",
         {
             "source_id": "2",
-            "name": "Blue Harbor Partners",
+            "name": "Blue Harbor",
             "country": "US",
             "phone": "+1 617 555 0100",
         },
@@ -172,7 +172,7 @@ def test_not_a_match_is_remembered_when_records_are_resent(pair, systems, stewar
         "psa",
         {
             "source_id": "2",
-            "name": "Blue Harbor Partners",
+            "name": "Blue Harbor",
             "country": "US",
             "phone": "+1 617 555 0100",
         },

@@ -35,8 +35,10 @@ FULL = customer(
     address_line1="362 Church Street",
     website="nystromashford.co.uk",
 )
-# A CRM-style record: a short name and the website.
-SHORT = customer(name="Nystrom Ashford", country="GB", website="https://www.nystromashford.co.uk")
+# A CRM-style record: an abbreviated name and the website.
+SHORT = customer(
+    name="Nystrom-Ashford Ind", country="GB", website="https://www.nystromashford.co.uk"
+)
 
 
 def test_the_pair_is_in_the_review_band_on_its_own_evidence():
@@ -87,7 +89,7 @@ def test_hard_rules_still_veto():
 
 
 def test_the_rule_is_off_above_one():
-    off = MatchModel(MODEL.entity_type, MODEL.mu, MODEL.prior, Thresholds(0.995, 0.5, 1.01))
+    off = MatchModel(MODEL.entity_type, MODEL.mu, MODEL.prior, Thresholds(0.995, 0.3, 1.01))
     result = match_batch([FULL, SHORT], off, workers=1)
     assert result.labels[0] != result.labels[1]
     assert result.sole_candidate_links == 0
@@ -128,7 +130,7 @@ ERP_ROW = {
 }
 CRM_ROW = {
     "source_id": "001A77",
-    "name": "Nystrom Ashford",
+    "name": "Nystrom-Ashford Ind",
     "country": "GB",
     "website": "www.nystromashford.co.uk",
 }

@@ -5,8 +5,6 @@ placement reads full features only for the candidates that pass it."""
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 from django.apps import apps
@@ -23,6 +21,7 @@ from golden.matching.pairs import (
     reachable_pairs,
 )
 from golden.matching.scoring import default_model, weight_for
+from golden.migrations._backfill import fill_match_codes
 from golden.models import SourceRecord
 from tests.golden.test_incremental_pruning import generated, ingest_generated
 from tests.golden.test_stored_features import ACME, GLOBEX, as_erp, ingest
@@ -70,11 +69,10 @@ def test_missing_or_older_codes_are_computed_when_read(systems, stale):
 
 
 @pytest.mark.django_db
-def test_the_migration_backfills_codes(systems):
+def test_the_migrations_backfill_codes(systems):
     ingest("crm", "customer", ACME, {**GLOBEX, "source_id": "001B"})
     SourceRecord.objects.update(match_codes=None)
-    migration = importlib.import_module("golden.migrations.0010_source_record_match_codes")
-    migration.store_codes(apps, None)
+    fill_match_codes(apps, None)
     records = list(SourceRecord.objects.all())
     assert len(records) == 2
     for record in records:

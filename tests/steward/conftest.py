@@ -17,7 +17,7 @@ BLUE_HARBOR_CRM = {
 }
 BLUE_HARBOR_PSA = {
     "source_id": "5531",
-    "name": "Blue Harbor Partners",
+    "name": "Blue Harbor",
     "country": "US",
     "phone": "+1 617 555 0100",
 }
@@ -29,7 +29,7 @@ GREEN_FIELD_CRM = {
 }
 GREEN_FIELD_ERP = {
     "source_id": "C-1187",
-    "name": "Green Field Advisors",
+    "name": "Green Field",
     "country": "GB",
     "phone": "+44 20 7946 0000",
 }

@@ -151,7 +151,7 @@ def test_work_goes_on_with_a_pair_nobody_else_holds(
     third = make_pair(
         systems,
         ("crm", {"source_id": "001RT", "name": "Red Tower Consulting GmbH", "country": "DE"}),
-        ("erp", {"source_id": "D-77", "name": "Red Tower Consulting", "country": "DE"}),
+        ("erp", {"source_id": "D-77", "name": "Red Tower", "country": "DE"}),
     )
     # The next pair in queue order is held by ada: the steward is sent past it.
     first, *rest = sorted([candidate, second_candidate, third], key=lambda c: (-c.score, c.pk))
@@ -194,7 +194,7 @@ def test_queue_filters_by_assignee(
     free = make_pair(
         systems,
         ("crm", {"source_id": "001RT", "name": "Red Tower Consulting GmbH", "country": "DE"}),
-        ("erp", {"source_id": "D-77", "name": "Red Tower Consulting", "country": "DE"}),
+        ("erp", {"source_id": "D-77", "name": "Red Tower", "country": "DE"}),
     )
     claim_candidate(candidate, actor=steward)
     claim_candidate(second_candidate, actor=admin_user)
