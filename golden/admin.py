@@ -25,6 +25,7 @@ from golden.models import (
     SourceRecord,
     SourceSystem,
     SurvivorshipRule,
+    TermFrequency,
     UnmergeProposal,
 )
 
@@ -260,6 +261,16 @@ class IngestRequestAdmin(ReadOnlyAdmin):
     list_display = ["key", "user", "system", "entity_type", "status_code", "created_at"]
     list_filter = ["system", "entity_type", "status_code"]
     search_fields = ["key", "user__username"]
+
+
+@admin.register(TermFrequency)
+class TermFrequencyAdmin(ReadOnlyAdmin):
+    """How common names are, per system and place (golden.matching.frequency)."""
+
+    list_display = ["term", "system", "entity_type", "records"]
+    list_filter = ["entity_type", "system"]
+    search_fields = ["term"]
+    ordering = ["-records"]
 
 
 @admin.register(SurvivorshipRule)

@@ -14,7 +14,13 @@ from golden.services.candidates import (
     merge_candidate_with_picks,
     release_candidate,
 )
-from golden.services.ingest import Action, IngestResult, ingest_records, match_record
+from golden.services.ingest import (
+    Action,
+    IngestResult,
+    ingest_by_system,
+    ingest_records,
+    match_record,
+)
 from golden.services.merge import merge_golden_records, undo_merge, unmerge_source_record
 from golden.services.records import (
     compute_attributes,
@@ -35,6 +41,7 @@ __all__ = [
     "release_candidate",
     "IngestResult",
     "compute_attributes",
+    "ingest_by_system",
     "ingest_records",
     "match_record",
     "merge_golden_records",

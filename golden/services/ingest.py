@@ -30,6 +30,7 @@ from golden.services.records import (
     resolve_reference,
 )
 from golden.services.rematch import review_changed_record
+from golden.synthetic import SyntheticRecord
 from golden.validation import CleanRecord, RecordInvalid, clean_record, content_hash
 from mdm.context import current_correlation_id
 
@@ -348,3 +349,29 @@ def _store_references(spec: EntitySpec, record: SourceRecord, clean: CleanRecord
             )
         else:
             SourceReference.objects.filter(source_record=record, field=spec_field.name).delete()
+
+
+def ingest_by_system(
+    records: Iterable[SyntheticRecord],
+    *,
+    systems: Iterable[str] = ("erp", "crm", "psa"),
+    batch_size: int = 500,
+    actor: Actor = None,
+    reason: str = "ingest",
+) -> list[IngestResult]:
+    """Generated records (``golden.synthetic``) as integrations send them: each system's
+    records in turn, in batches. Benchmarks and tests load data this way."""
+    rows = list(records)
+    results: list[IngestResult] = []
+    for code in systems:
+        batch = [r.data for r in rows if r.system == code]
+        system = SourceSystem.objects.get(code=code)
+        for start in range(0, len(batch), batch_size):
+            results += ingest_records(
+                entity_type=rows[0].entity if rows else EntityType.CUSTOMER,
+                system=system,
+                records=batch[start : start + batch_size],
+                actor=actor,
+                reason=reason,
+            )
+    return results

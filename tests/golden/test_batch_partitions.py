@@ -13,8 +13,8 @@ from django.conf import settings
 from connectors.testing import WorkerProcess, database_url
 from golden import synthetic
 from golden.matching import forget_match_settings
-from golden.models import GoldenRecord, MatchSettings, SourceSystem
-from golden.services import ingest_records
+from golden.models import GoldenRecord, MatchSettings
+from golden.services import ingest_by_system
 from golden.services.batch import run_batch_matching
 from golden.services.batch_partitions import PartitionError, _key, _wait_for
 
@@ -41,16 +41,11 @@ def ingest_generated(companies: int) -> None:
     ingestion links only on near-certain evidence: batch matching has work left."""
     MatchSettings.objects.create(entity_type="customer", auto_link=0.99999, sole_candidate=1.01)
     forget_match_settings()
-    by_system: dict[str, list[dict]] = {}
-    for record in synthetic.generate_customers(companies, seed=9):
-        by_system.setdefault(record.system, []).append(record.data)
-    for system, rows in sorted(by_system.items()):
-        ingest_records(
-            entity_type="customer",
-            system=SourceSystem.objects.get(code=system),
-            records=rows,
-            actor=None,
-        )
+    ingest_by_system(
+        synthetic.generate_customers(companies, seed=9),
+        systems=("crm", "erp", "psa"),
+        batch_size=companies * 4,
+    )
     MatchSettings.objects.all().delete()
     forget_match_settings()
 

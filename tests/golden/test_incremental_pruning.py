@@ -17,7 +17,7 @@ from golden.matching.features import features_of
 from golden.matching.pairs import reachable_candidates
 from golden.matching.scoring import default_model, score_pair, weight_for
 from golden.models import SourceSystem
-from golden.services import ingest_records
+from golden.services import ingest_by_system, ingest_records
 from golden.validation import RecordInvalid, clean_record
 from tests.golden.test_ingest_batches import rolled_back
 
@@ -78,17 +78,7 @@ def keep_every_pair(probes, candidates, probe_index, candidate_index, model, min
 
 
 def ingest_generated(companies: int, seed: int, batch_size: int) -> None:
-    rows = list(synthetic.generate_customers(companies, seed=seed))
-    for code in ("erp", "crm", "psa"):
-        batch = [r.data for r in rows if r.system == code]
-        system = SourceSystem.objects.get(code=code)
-        for start in range(0, len(batch), batch_size):
-            ingest_records(
-                entity_type="customer",
-                system=system,
-                records=batch[start : start + batch_size],
-                actor=None,
-            )
+    ingest_by_system(synthetic.generate_customers(companies, seed=seed), batch_size=batch_size)
 
 
 def counting_scores(monkeypatch, module) -> list[int]:
