@@ -24,9 +24,13 @@ legal entities): project and service names are phrases shared by design.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import operator
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
+import numpy as np
 from django.db import connection
 
 from golden.entities import EntityType
@@ -106,27 +110,73 @@ class TermCounts:
         return annotated(features, self.counts)
 
 
-def annotated(features: Features, counts: dict[str, int]) -> Features:
+def annotated(features: Features, counts: dict[str, int] | Callable[[str], int]) -> Features:
+    """The features with the counts of their name's prefixes attached, looked up in
+    ``counts`` (a term's count, or a function of the term)."""
     if features.entity_type not in COUNTED or not features.name:
         return features
-    scopes = _scopes(features)
-    return dataclasses.replace(
+    count = counts if callable(counts) else lambda term: counts.get(term, 0)
+    everywhere, country, city = _scopes(features)
+    return _with_prefix_counts(
         features,
-        prefix_counts=tuple(
-            (
-                counts.get(f"p{scopes[0]}{prefix}", 0),
-                counts.get(f"p{scopes[1]}{prefix}", 0) if scopes[1] else 0,
-                counts.get(f"p{scopes[2]}{prefix}", 0) if scopes[2] else 0,
+        _shared(
+            tuple(
+                _shared(
+                    (
+                        count(f"p{everywhere}{prefix}"),
+                        count(f"p{country}{prefix}") if country else 0,
+                        count(f"p{city}{prefix}") if city else 0,
+                    )
+                )
+                for prefix in _prefixes(features.name_words)
             )
-            for prefix in _prefixes(features.name_words)
         ),
     )
 
 
+# Every feature but the counts, which come last: a million records are annotated per
+# batch run, and dataclasses.replace costs several times a positional call.
+_OTHER_FEATURES = operator.attrgetter(
+    *(field.name for field in dataclasses.fields(Features) if field.name != "prefix_counts")
+)
+assert dataclasses.fields(Features)[-1].name == "prefix_counts"
+
+
+def _with_prefix_counts(features: Features, counts: tuple[Any, ...]) -> Features:
+    return Features(*_OTHER_FEATURES(features), counts)  # type: ignore[misc]
+
+
+@functools.lru_cache(maxsize=65_536)
+def _shared(counts: tuple[Any, ...]) -> tuple[Any, ...]:
+    """One object for equal count tuples: nearly every record's are ((1, 1, 1), …), and a
+    million records' features keep theirs for the whole batch run."""
+    return counts
+
+
 def annotate_all(features: Sequence[Features], systems: Sequence[str]) -> list[Features]:
-    """Batch matching: every record's features with counts over all of them."""
-    counts = TermCounts.of(features, systems)
-    return [counts.annotated(f) for f in features]
+    """Batch matching: every record's features with counts over all of them.
+
+    Counted on the terms' hashes with numpy, one system at a time, keeping only terms two
+    or more records of one system hold (a million records have millions of distinct
+    terms); a record's own term is otherwise held by it alone, so it counts 1."""
+    by_system: dict[str, list[Features]] = {}
+    for record, system in zip(features, systems, strict=True):
+        by_system.setdefault(system, []).append(record)
+    common: dict[int, int] = {}
+    for records in by_system.values():
+        hashes = np.fromiter(
+            (hash(term) for record in records for term in terms_of(record)), dtype=np.int64
+        )
+        values, records_with = np.unique(hashes, return_counts=True)
+        held = records_with >= 2
+        for value, count in zip(values[held].tolist(), records_with[held].tolist(), strict=True):
+            if count > common.get(value, 0):
+                common[value] = count
+
+    def count(term: str) -> int:
+        return common.get(hash(term), 1)
+
+    return [annotated(record, count) for record in features]
 
 
 def _system_terms(
