@@ -153,8 +153,10 @@ def _shared(counts: tuple[Any, ...]) -> tuple[Any, ...]:
     return counts
 
 
-def annotate_all(features: Sequence[Features], systems: Sequence[str]) -> list[Features]:
-    """Batch matching: every record's features with counts over all of them.
+def annotate_all(features: list[Features], systems: Sequence[str]) -> list[Features]:
+    """Batch matching: every record's features with counts over all of them, replaced
+    in the list itself (a million records' features are not held twice), which is
+    returned.
 
     Counted on the terms' hashes with numpy, one system at a time, keeping only terms two
     or more records of one system hold (a million records have millions of distinct
@@ -176,7 +178,9 @@ def annotate_all(features: Sequence[Features], systems: Sequence[str]) -> list[F
     def count(term: str) -> int:
         return common.get(hash(term), 1)
 
-    return [annotated(record, count) for record in features]
+    for index, record in enumerate(features):
+        features[index] = annotated(record, count)
+    return features
 
 
 def _system_terms(

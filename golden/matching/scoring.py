@@ -23,7 +23,7 @@ DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
             # "exact" and "contained": no other firm's name there begins with this one
             # (golden.matching.frequency); "_common": several do.
             "exact": (0.45, 0.000006),
-            "exact_common": (0.04, 0.0006),
+            "exact_common": (0.04, 0.0005),
             "exact_generic": (0.04, 0.0016),
             "very_similar": (0.25, 0.002),
             "contained": (0.10, 0.0000667),
@@ -193,7 +193,7 @@ class Thresholds:
 DEFAULT_THRESHOLDS = {
     # Common names weigh little (golden.matching.frequency), so the review band reaches
     # lower to keep a short PSA name among look-alikes in front of a steward.
-    EntityType.CUSTOMER: Thresholds(0.995, 0.3),
+    EntityType.CUSTOMER: Thresholds(0.995, 0.35),
     EntityType.LEGAL_ENTITY: Thresholds(0.999, 0.5),
     # A project's twin often has no date or opportunity to show (PSA, ERP): a sole
     # candidate must be likelier than elsewhere, as one customer's projects look alike.

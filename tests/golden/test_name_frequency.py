@@ -152,7 +152,7 @@ def test_running_counts_see_each_arrival_as_if_it_came_alone(stored, arriving, s
 @given(rows=RECORDS)
 def test_counts_do_not_depend_on_the_order_records_come_in(rows):
     features, systems = features_and_systems(rows)
-    forward = annotate_all(features, systems)
+    forward = annotate_all(list(features), systems)
     backward = annotate_all(features[::-1], systems[::-1])[::-1]
     assert forward == backward
     # A record counts itself in every place it names.
@@ -214,7 +214,7 @@ def test_batch_and_incremental_matching_see_the_same_counts(systems):
         SourceRecord.objects.filter(entity_type="customer").select_related("system", "golden")
     )
     features = [record_features(r) for r in records]
-    in_memory = annotate_all(features, [r.system.code for r in records])
+    in_memory = annotate_all(list(features), [r.system.code for r in records])
     assert annotate_from_store(features) == in_memory
 
 

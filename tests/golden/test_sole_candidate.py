@@ -89,7 +89,7 @@ def test_hard_rules_still_veto():
 
 
 def test_the_rule_is_off_above_one():
-    off = MatchModel(MODEL.entity_type, MODEL.mu, MODEL.prior, Thresholds(0.995, 0.3, 1.01))
+    off = MatchModel(MODEL.entity_type, MODEL.mu, MODEL.prior, Thresholds(0.995, 0.35, 1.01))
     result = match_batch([FULL, SHORT], off, workers=1)
     assert result.labels[0] != result.labels[1]
     assert result.sole_candidate_links == 0
