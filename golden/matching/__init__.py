@@ -23,6 +23,7 @@ from golden.matching.blocking import MAX_BLOCK_SIZE, block_members, blocking_key
 from golden.matching.features import Features, features_of
 from golden.matching.frequency import annotated_from_store
 from golden.matching.pairs import (
+    BOUND_SLACK,
     CODE_FIELDS,
     equality_codes,
     has_bound,
@@ -33,7 +34,7 @@ from golden.matching.scoring import (
     PairScore,
     Thresholds,
     default_model,
-    score_pair,
+    score_reaching,
     weight_for,
 )
 from golden.models import BlockingKey, GoldenRecord, MatchSettings, SourceRecord
@@ -357,14 +358,15 @@ def find_matches(
         candidate_ids(block_members(entity_type, blocking_keys(probe))),
         exclude_golden=exclude_golden,
     )
-    reachable = reachable_candidates(
-        probe, [c.features for c in candidates], model, weight_for(model.thresholds.review)
-    )
+    review_weight = weight_for(model.thresholds.review)
+    reachable = reachable_candidates(probe, [c.features for c in candidates], model, review_weight)
     best: dict[int, tuple[PairScore, int]] = {}
     for candidate, may_reach in zip(candidates, reachable, strict=True):
         if not may_reach:
             continue
-        score = score_pair(model, probe, candidate.features)
+        score = score_reaching(model, probe, candidate.features, review_weight - BOUND_SLACK)
+        if score is None:
+            continue
         current = best.get(candidate.golden_id)
         if current is None or score.weight > current[0].weight:
             best[candidate.golden_id] = (score, candidate.record_id)

@@ -17,7 +17,7 @@ from rapidfuzz.distance import JaroWinkler
 from golden.entities import EntityType
 from golden.matching.blocking import GENERIC_TOKENS
 from golden.matching.features import Features
-from golden.matching.frequency import prefix_records
+from golden.matching.frequency import CITY, COUNTRY, prefix_records, shared_place
 
 MISSING = "missing"
 Comparator = Callable[[Features, Features], str]
@@ -51,6 +51,20 @@ def compare_name(a: Features, b: Features) -> str:
     if sort >= 75:
         return "somewhat_similar"
     return "different"
+
+
+def common_name_note(a: Features, b: Features) -> str:
+    """Why a shared or contained name weighs little, in words: how many records of one
+    system begin with it, where ("" when the name is not counted as common)."""
+    short, long = sorted((a.name_words, b.name_words), key=len)
+    if not short or long[: len(short)] != short:
+        return ""
+    records = prefix_records(a, b, len(short))
+    if records < COMMON_RECORDS:
+        return ""
+    place = shared_place(a, b)
+    where = {CITY: f" in {a.city}", COUNTRY: f" in {a.country or b.country}"}.get(place, "")
+    return f'{records} records of one system{where} have names beginning "{" ".join(short)}"'
 
 
 def _distinctive_short_name(a: Features, b: Features) -> bool:

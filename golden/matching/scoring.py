@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from golden.entities import EntityType
-from golden.matching.comparators import MISSING, compare
+from golden.matching.comparators import MISSING, common_name_note, compare
 from golden.matching.features import Features
 
 # (m, u) per field and level. A missing value weighs nothing.
@@ -316,18 +316,39 @@ def hard_rule_vetoes(levels: dict[str, str]) -> list[str]:
 
 def score_pair(model: MatchModel, a: Features, b: Features) -> PairScore:
     levels = compare(model.entity_type, a, b)
-    total = model.prior
+    return _scored(model, a, b, levels, _total(model, levels))
+
+
+def score_reaching(
+    model: MatchModel, a: Features, b: Features, min_weight: float
+) -> PairScore | None:
+    """``score_pair`` for a pair whose weight reaches ``min_weight``, else None: most
+    candidates fall short, and their evidence would only be thrown away."""
+    levels = compare(model.entity_type, a, b)
+    total = _total(model, levels)
+    return _scored(model, a, b, levels, total) if total >= min_weight else None
+
+
+def _total(model: MatchModel, levels: dict[str, str]) -> float:
+    return model.prior + sum(model.weight(name, level) for name, level in levels.items())
+
+
+def _scored(
+    model: MatchModel, a: Features, b: Features, levels: dict[str, str], total: float
+) -> PairScore:
     evidence = []
     for field_name, level in levels.items():
-        weight = model.weight(field_name, level)
-        total += weight
-        if level != MISSING:
-            evidence.append(
-                {
-                    "field": field_name,
-                    "level": level,
-                    "weight": round(weight, 2),
-                    "detail": EXPLANATIONS.get((field_name, level), level.replace("_", " ")),
-                }
-            )
+        if level == MISSING:
+            continue
+        detail = EXPLANATIONS.get((field_name, level), level.replace("_", " "))
+        if level in ("exact_common", "contained_common") and (note := common_name_note(a, b)):
+            detail = f"{detail}: {note}"
+        evidence.append(
+            {
+                "field": field_name,
+                "level": level,
+                "weight": round(model.weight(field_name, level), 2),
+                "detail": detail,
+            }
+        )
     return PairScore(total, probability_of(total), evidence, hard_rule_vetoes(levels))

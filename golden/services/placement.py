@@ -44,13 +44,14 @@ from golden.matching.blocking import MAX_BLOCK_SIZE, block_members, blocking_key
 from golden.matching.features import Features, features_of
 from golden.matching.frequency import RunningCounts, store_count_changes, stored_counts, terms_of
 from golden.matching.pairs import (
+    BOUND_SLACK,
     CODE_FIELDS,
     equality_codes,
     has_bound,
     reachable_candidates,
     reachable_pairs,
 )
-from golden.matching.scoring import PairScore, score_pair, weight_for
+from golden.matching.scoring import PairScore, score_reaching, weight_for
 from golden.models import (
     BlockingKey,
     GoldenChange,
@@ -294,9 +295,11 @@ class _Batch:
         needed: set[int] = set()
         for index, k in pairs:
             candidate = full[record_ids[k]]
-            score = score_pair(self.model, probes[index], candidate.features)
+            score = score_reaching(
+                self.model, probes[index], candidate.features, self.review_weight - BOUND_SLACK
+            )
             self.stored_scores[index][candidate.record_id] = score
-            if score.decision(self.model.thresholds) != "new":
+            if score is not None and score.decision(self.model.thresholds) != "new":
                 needed.add(candidate.golden_id)
         self.stored_goldens.update(GoldenRecord.objects.in_bulk(sorted(needed)))
         # A record can link only to a golden record it matches: their source records are
@@ -308,7 +311,9 @@ class _Batch:
         pair is ``new`` and never the best pair of a golden record that is not)."""
         reachable = reachable_candidates(probe, candidates, self.model, self.review_weight)
         return [
-            score_pair(self.model, probe, features) if may_reach else None
+            score_reaching(self.model, probe, features, self.review_weight - BOUND_SLACK)
+            if may_reach
+            else None
             for features, may_reach in zip(candidates, reachable, strict=True)
         ]
 

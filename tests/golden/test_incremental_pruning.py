@@ -15,7 +15,7 @@ from golden.matching import find_matches
 from golden.matching.blocking import blocking_keys, candidate_pairs
 from golden.matching.features import features_of
 from golden.matching.pairs import reachable_candidates
-from golden.matching.scoring import default_model, score_pair, weight_for
+from golden.matching.scoring import default_model, score_pair, score_reaching, weight_for
 from golden.models import SourceSystem
 from golden.services import ingest_by_system, ingest_records
 from golden.validation import RecordInvalid, clean_record
@@ -86,9 +86,9 @@ def counting_scores(monkeypatch, module) -> list[int]:
 
     def counted(*args, **kwargs):
         calls[0] += 1
-        return score_pair(*args, **kwargs)
+        return score_reaching(*args, **kwargs)
 
-    monkeypatch.setattr(module, "score_pair", counted)
+    monkeypatch.setattr(module, "score_reaching", counted)
     return calls
 
 

@@ -243,4 +243,7 @@ def test_search_before_create_weighs_a_name_by_the_stored_counts(systems):
     [match, *_] = find_matches(EntityType.CUSTOMER, probe)
     name = next(e for e in match.score.evidence if e["field"] == "name")
     assert name["level"] == "exact_common"
+    assert name["detail"].endswith(
+        ': 2 records of one system in DE have names beginning "meridian analytics"'
+    )
     assert match.decision != "link"

@@ -12,7 +12,7 @@ from golden.matching.batch import match_batch
 from golden.matching.blocking import MAX_BLOCK_SIZE, blocking_keys, candidate_pairs
 from golden.matching.features import features_of
 from golden.matching.pairs import candidate_pair_arrays, could_reach
-from golden.matching.scoring import default_model, score_pair
+from golden.matching.scoring import default_model, score_pair, score_reaching
 from golden.validation import RecordInvalid, clean_record
 
 MODEL = default_model(EntityType.CUSTOMER)
@@ -98,3 +98,18 @@ def test_the_bound_holds_for_legal_entities_and_their_register_numbers():
     assert a.registration and a.registration == b.registration
     pair_left, pair_right = candidate_pair_arrays([blocking_keys(a), blocking_keys(b)], 400)
     assert could_reach([a, b], pair_left, pair_right, model, -20.0).all()
+
+
+def test_scoring_only_pairs_that_reach_a_weight_changes_no_score():
+    features = generated_customers(150, seed=6)
+    left, right = candidate_pair_arrays([blocking_keys(f) for f in features], MAX_BLOCK_SIZE)
+    reached = 0
+    for i, j in zip(left.tolist(), right.tolist(), strict=True):
+        full = score_pair(MODEL, features[i], features[j])
+        partial = score_reaching(MODEL, features[i], features[j], 0.0)
+        if full.weight >= 0.0:
+            reached += 1
+            assert partial == full
+        else:
+            assert partial is None
+    assert 0 < reached < len(left)
