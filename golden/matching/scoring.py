@@ -129,7 +129,8 @@ DEFAULT_PRIOR = {
 }
 
 EXPLANATIONS = {
-    ("name", "exact"): "names are identical once legal form, case and punctuation are set aside",
+    ("name", "exact"): "names are identical once legal form, case and punctuation are set aside,"
+    " and no other firm's name there begins alike",
     ("name", "exact_generic"): "names are identical but made of common words only",
     ("name", "very_similar"): "names differ only by a typo or word order",
     ("name", "exact_common"): "names are identical, but other firms' names there begin alike",

@@ -72,9 +72,10 @@ def _demo_token(account: User, name: str) -> str:
 
 def duplicate_for_the_demo(customers: Iterable[SyntheticRecord]) -> list[GoldenRecord]:
     """Survivor and duplicate: two active golden customers of one real company (by ground
-    truth), the survivor already in every target and changed by the merge, so the merge
-    arrives in all three; the duplicate in as many targets as can be had (a missing tax
-    ID keeps most of them out of the ERP). Empty when there is none."""
+    truth), both already in targets: the survivor in as many as can be had (ideally all
+    three), then the duplicate; where a pair allows, one the merge changes, so the merge
+    arrives wherever the survivor is (a missing tax ID keeps many records out of the ERP,
+    and rate-limited deliveries may still be waiting). Empty when there is none."""
     truth = {(r.system, r.data["source_id"]): r.entity_key for r in customers}
     targets: dict[int, int] = dict(
         ExternalReference.objects.filter(system__code__in=TARGETS)
@@ -92,15 +93,18 @@ def duplicate_for_the_demo(customers: Iterable[SyntheticRecord]) -> list[GoldenR
         if not key or len(ids) != 2:
             continue
         survivor, duplicate = sorted(ids, key=lambda pk: (-targets.get(pk, 0), pk))
-        if targets.get(survivor) == len(TARGETS) and targets.get(duplicate):
-            pairs.append((-targets[duplicate], survivor, duplicate))
-    for _, survivor_pk, duplicate_pk in sorted(pairs):
-        survivor = GoldenRecord.objects.get(pk=survivor_pk)
-        duplicate = GoldenRecord.objects.get(pk=duplicate_pk)
+        if targets.get(duplicate):
+            pairs.append((-targets[survivor], -targets[duplicate], survivor, duplicate))
+    candidates = [
+        (GoldenRecord.objects.get(pk=survivor_pk), GoldenRecord.objects.get(pk=duplicate_pk))
+        for *_, survivor_pk, duplicate_pk in sorted(pairs)
+    ]
+    for survivor, duplicate in candidates:
         records = [*survivor.source_records.all(), *duplicate.source_records.all()]
         if compute_attributes(survivor, records=records)[0] != survivor.attributes:
             return [survivor, duplicate]
-    return []
+    # A duplicate that adds nothing to the survivor still has its own IDs to retire.
+    return list(candidates[0]) if candidates else []
 
 
 def merge_demo_duplicate(customers: Iterable[SyntheticRecord]) -> MergeEvent | None:
