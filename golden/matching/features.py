@@ -55,6 +55,12 @@ class Features:
         words = self.name_words
         return words[0] if words else ""
 
+    @property
+    def name_head(self) -> str:
+        """The name's first two words; "" for a name of one word."""
+        words = self.name_words
+        return " ".join(words[:2]) if len(words) >= 2 else ""
+
 
 # Words that join names rather than name anything: "Keller & Kohler" is shortened to
 # "Keller Kohler" as often as to "Keller".

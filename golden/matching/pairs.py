@@ -130,8 +130,9 @@ def _bound_terms(
 
 def _name_bounds(model: MatchModel) -> tuple[float, float, float]:
     """compare_name: what identical names weigh at most (the best identical level),
-    different ones that begin with the same word (the best of the rest), and different
-    ones that do not (no short name then begins the other: not "contained")."""
+    different ones of which one may begin the other (the best of the rest: the same first
+    word and, unless one name is a single word, the same first two), and the others (not
+    "contained")."""
     weights = _level_weights(model, "name")
     different = {level: w for level, w in weights.items() if not level.startswith("exact")}
     return (
@@ -176,7 +177,7 @@ def _bound_mask(
 ) -> np.ndarray:
     columns = {
         field: _codes(map(attrgetter(field), features))
-        for field in (*equality_fields, "name", "first_word", "city", "postal_code")
+        for field in (*equality_fields, "name", "first_word", "name_head", "city", "postal_code")
     }
     has_address = np.fromiter(
         (bool(f.postal_code or f.street) for f in features), dtype=bool, count=len(features)
@@ -200,8 +201,9 @@ def _bound_mask_of_codes(
     field_terms, address_weights = _bound_terms(model, equality_fields)
     unbounded = _unbounded_weight(model, equality_fields)
     terms = [(columns[field], equal, different) for field, equal, different in field_terms]
-    same_name, same_first_word, other_name = _name_bounds(model)
-    names, first_words, postal = columns["name"], columns["first_word"], columns["postal_code"]
+    same_name, may_begin, other_name = _name_bounds(model)
+    names, first_words, heads = columns["name"], columns["first_word"], columns["name_head"]
+    postal = columns["postal_code"]
     mask = np.empty(len(left), dtype=bool)
     for start in range(0, len(left), BOUND_CHUNK):
         i, j = left[start : start + BOUND_CHUNK], right[start : start + BOUND_CHUNK]
@@ -210,14 +212,15 @@ def _bound_mask_of_codes(
             a, b = codes[i], codes[j]
             bound += np.where((a != 0) & (b != 0), np.where(a == b, equal, different), 0.0)
         a, b = names[i], names[j]
-        first_a, first_b = first_words[i], first_words[j]
+        first_a, first_b, head_a, head_b = first_words[i], first_words[j], heads[i], heads[j]
+        begins = (
+            (first_a != 0)
+            & (first_a == first_b)
+            & ((head_a == 0) | (head_b == 0) | (head_a == head_b))
+        )
         bound += np.where(
             (a != 0) & (b != 0),
-            np.where(
-                a == b,
-                same_name,
-                np.where((first_a != 0) & (first_a == first_b), same_first_word, other_name),
-            ),
+            np.where(a == b, same_name, np.where(begins, may_begin, other_name)),
             0.0,
         )
         # compare_address: missing without a postal code or street on either side; two
@@ -249,6 +252,7 @@ CODE_FIELDS = (
     "city",
     "postal_code",
     "first_word",
+    "name_head",
 )
 HAS_ADDRESS = len(CODE_FIELDS)
 
