@@ -195,7 +195,7 @@ def customers(args: argparse.Namespace) -> None:
         "in the country and in the city, counted over all the records). Pair completeness = the "
         "share of true pairs that blocking brings together. Blocking includes dropping the pairs "
         "that cannot reach the review band (an upper bound from equality facts and the names' first "
-        "words; about 20 % of candidate pairs are compared). Auto-merge figures "
+        "words; about 15 % of candidate pairs are compared). Auto-merge figures "
         "are pairwise over the clusters, sole-candidate links included (review-band pairs of two "
         "clusters that are each other's only candidate, corroborated by a field beyond name, country "
         "and legal form). Review pairs are golden-record pairs after clustering, as stewards see "
