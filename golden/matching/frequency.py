@@ -100,11 +100,6 @@ class TermCounts:
             if records > self.counts.get(term, 0):
                 self.counts[term] = records
 
-    @classmethod
-    def of(cls, features: Sequence[Features], systems: Sequence[str]) -> TermCounts:
-        """Counted over these records; ``systems[k]`` holds ``features[k]``."""
-        return cls(Counter(_system_terms(features, systems)))
-
     def annotated(self, features: Features) -> Features:
         """The features with their name's counts attached."""
         return annotated(features, self.counts)
@@ -183,14 +178,6 @@ def annotate_all(features: list[Features], systems: Sequence[str]) -> list[Featu
     return features
 
 
-def _system_terms(
-    features: Iterable[Features], systems: Iterable[str]
-) -> Iterable[tuple[str, str]]:
-    for record, system in zip(features, systems, strict=True):
-        for term in terms_of(record):
-            yield system, term
-
-
 class RunningCounts:
     """Counts as records of one system arrive one after another (an ingest batch placed
     in order): each arrival is counted, then annotated, so it sees the stored records and
@@ -249,10 +236,6 @@ def stored_counts(entity_type: str, terms: Iterable[str]) -> dict[tuple[str, str
     return {(system, term): records for system, term, records in rows}
 
 
-def stored_term_counts(entity_type: str, terms: Iterable[str]) -> TermCounts:
-    return TermCounts(stored_counts(entity_type, terms))
-
-
 def annotated_from_store(features: Features) -> Features:
     """A probe's features with the stored counts of its terms (search before create, a
     changed record checked again)."""
@@ -266,7 +249,7 @@ def annotate_from_store(features: Sequence[Features]) -> list[Features]:
     if not features or features[0].entity_type not in COUNTED:
         return list(features)
     terms = {term for record in features for term in terms_of(record)}
-    counts = stored_term_counts(features[0].entity_type, terms)
+    counts = TermCounts(stored_counts(features[0].entity_type, terms))
     return [counts.annotated(record) for record in features]
 
 

@@ -140,9 +140,16 @@ def test_running_counts_see_each_arrival_as_if_it_came_alone(stored, arriving, s
     )
     running = RunningCounts(dict(per_system), system)
     for k, record in enumerate(arriving_features):
-        seen = TermCounts.of(
-            stored_features + arriving_features[: k + 1],
-            stored_systems + [system] * (k + 1),
+        seen = TermCounts(
+            Counter(
+                (holder, term)
+                for record, holder in zip(
+                    stored_features + arriving_features[: k + 1],
+                    stored_systems + [system] * (k + 1),
+                    strict=True,
+                )
+                for term in terms_of(record)
+            )
         )
         assert running.arrive(record) == seen.annotated(record)
     assert running.arrived == Counter(t for f in arriving_features for t in terms_of(f))
