@@ -38,6 +38,7 @@ from golden.matching.scoring import (
     weight_for,
 )
 from golden.models import BlockingKey, GoldenRecord, MatchSettings, SourceRecord
+from golden.sql import fetch_all
 
 __all__ = [
     "Features",
@@ -225,15 +226,13 @@ def stored_candidate_codes(entity_type: str, record_ids: Iterable[int]) -> Coded
         return CodedCandidates([], [], np.empty((0, width), dtype=np.int64))
     if connection.vendor == "postgresql":
         quote = connection.ops.quote_name
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""SELECT r.id, r.golden_id, r.match_codes
-                FROM {quote(SourceRecord._meta.db_table)} AS r
-                JOIN {quote(GoldenRecord._meta.db_table)} AS g ON g.id = r.golden_id
-                WHERE r.id = ANY(%s) AND g.status = %s""",
-                [ids, GoldenRecord.Status.ACTIVE],
-            )
-            rows = cursor.fetchall()
+        rows = fetch_all(
+            f"""SELECT r.id, r.golden_id, r.match_codes
+            FROM {quote(SourceRecord._meta.db_table)} AS r
+            JOIN {quote(GoldenRecord._meta.db_table)} AS g ON g.id = r.golden_id
+            WHERE r.id = ANY(%s) AND g.status = %s""",
+            [ids, GoldenRecord.Status.ACTIVE],
+        )
     else:
         rows = list(
             SourceRecord.objects.filter(
@@ -271,16 +270,15 @@ def candidate_features(entity_type: str, record_ids: Iterable[int]) -> dict[int,
         return {}
     if connection.vendor == "postgresql":
         quote = connection.ops.quote_name
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""SELECT id, match_features FROM {quote(SourceRecord._meta.db_table)}
-                WHERE id = ANY(%s)""",
-                [ids],
-            )
-            stored = {
-                record_id: _features_of_text(entity_type, text) if text else None
-                for record_id, text in cursor.fetchall()
-            }
+        rows = fetch_all(
+            f"""SELECT id, match_features FROM {quote(SourceRecord._meta.db_table)}
+            WHERE id = ANY(%s)""",
+            [ids],
+        )
+        stored = {
+            record_id: _features_of_text(entity_type, text) if text else None
+            for record_id, text in rows
+        }
     else:
         stored = {
             record_id: _features_stored(entity_type, value)
@@ -321,20 +319,18 @@ def _candidate_rows(
     quote = connection.ops.quote_name
     customer = "g.attributes ->> 'customer'" if project else "NULL"
     other = "AND r.golden_id <> %s" if exclude_golden is not None else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
+    # Django reads JSON columns as text and decodes them in the field. Sorted here:
+    # tens of thousands of rows with their features overflow the server's sort memory.
+    rows = [
+        (record_id, golden_id, _features_of_text(entity_type, text) if text else None, value)
+        for record_id, golden_id, text, value in fetch_all(
             f"""SELECT r.id, r.golden_id, r.match_features, {customer}
             FROM {quote(SourceRecord._meta.db_table)} AS r
             JOIN {quote(GoldenRecord._meta.db_table)} AS g ON g.id = r.golden_id
             WHERE r.id = ANY(%s) AND g.status = %s {other}""",
             [ids, GoldenRecord.Status.ACTIVE, *([exclude_golden] if other else [])],
         )
-        # Django reads JSON columns as text and decodes them in the field. Sorted here:
-        # tens of thousands of rows with their features overflow the server's sort memory.
-        rows = [
-            (record_id, golden_id, _features_of_text(entity_type, text) if text else None, value)
-            for record_id, golden_id, text, value in cursor.fetchall()
-        ]
+    ]
     rows.sort(key=itemgetter(0))
     return rows
 

@@ -16,6 +16,7 @@ from django.db import connection
 
 from golden.entities import EntityType
 from golden.matching.features import Features
+from golden.sql import fetch_all, in_chunks
 
 # Name words too common to bring records together on their own.
 GENERIC_TOKENS = frozenset(
@@ -122,23 +123,21 @@ def block_members(entity_type: str, keys: Iterable[str]) -> dict[str, list[int]]
         return members
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(BlockingKey._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""SELECT k.key, b.source_record_id
-                FROM unnest(%s::varchar[]) AS k(key)
-                CROSS JOIN LATERAL (
-                    SELECT source_record_id FROM {table}
-                    WHERE entity_type = %s AND key = k.key LIMIT %s
-                ) AS b""",
-                [wanted, entity_type, MAX_BLOCK_SIZE + 1],
-            )
-            rows = cursor.fetchall()
+        rows = fetch_all(
+            f"""SELECT k.key, b.source_record_id
+            FROM unnest(%s::varchar[]) AS k(key)
+            CROSS JOIN LATERAL (
+                SELECT source_record_id FROM {table}
+                WHERE entity_type = %s AND key = k.key LIMIT %s
+            ) AS b""",
+            [wanted, entity_type, MAX_BLOCK_SIZE + 1],
+        )
     else:
         rows = []
-        for start in range(0, len(wanted), 500):
-            rows += BlockingKey.objects.filter(
-                entity_type=entity_type, key__in=wanted[start : start + 500]
-            ).values_list("key", "source_record_id")
+        for chunk in in_chunks(wanted):
+            rows += BlockingKey.objects.filter(entity_type=entity_type, key__in=chunk).values_list(
+                "key", "source_record_id"
+            )
     for key, record_id in rows:
         block = members.setdefault(key, [])
         if len(block) <= MAX_BLOCK_SIZE:

@@ -35,6 +35,7 @@ from django.db import connection
 
 from golden.entities import EntityType
 from golden.matching.features import Features
+from golden.sql import fetch_all, in_chunks
 
 COUNTED = frozenset({EntityType.CUSTOMER, EntityType.LEGAL_ENTITY})
 
@@ -218,20 +219,18 @@ def stored_counts(entity_type: str, terms: Iterable[str]) -> dict[tuple[str, str
         from golden.models import SourceSystem
 
         quote = connection.ops.quote_name
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""SELECT s.code, t.term, t.records
-                FROM {quote(TermFrequency._meta.db_table)} AS t
-                JOIN {quote(SourceSystem._meta.db_table)} AS s ON s.id = t.system_id
-                WHERE t.entity_type = %s AND t.term = ANY(%s)""",
-                [entity_type, wanted],
-            )
-            rows = cursor.fetchall()
+        rows = fetch_all(
+            f"""SELECT s.code, t.term, t.records
+            FROM {quote(TermFrequency._meta.db_table)} AS t
+            JOIN {quote(SourceSystem._meta.db_table)} AS s ON s.id = t.system_id
+            WHERE t.entity_type = %s AND t.term = ANY(%s)""",
+            [entity_type, wanted],
+        )
     else:
         rows = []
-        for start in range(0, len(wanted), 500):
+        for chunk in in_chunks(wanted):
             rows += TermFrequency.objects.filter(
-                entity_type=entity_type, term__in=wanted[start : start + 500]
+                entity_type=entity_type, term__in=chunk
             ).values_list("system__code", "term", "records")
     return {(system, term): records for system, term, records in rows}
 
