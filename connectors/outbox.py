@@ -542,6 +542,17 @@ def claim_due_messages(
     return claimed
 
 
+def next_retry_due() -> datetime | None:
+    """When the earliest pending message not waiting for a dependency is due (a retry
+    after a rate limit or an outage); None when there is none."""
+    return (
+        OutboundMessage.objects.filter(status=Status.PENDING, waiting_for="")
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+
+
 def due_message_ids(*, limit: int = 1000, now: datetime | None = None) -> list[int]:
     """Due pending messages with no delivery task sent recently (the sweeper sends one)."""
     now = now or timezone.now()

@@ -369,3 +369,17 @@ def test_a_claim_is_not_hidden_by_locks_on_the_target_or_golden_rows() -> None:
     finally:
         release.set()
         thread.join()
+
+
+def test_the_next_retry_is_the_earliest_pending_message_not_waiting_for_a_dependency() -> None:
+    cus = ingest("customer", "crm", customer(1))[0].canonical_id
+    outbox.fan_out_changes()
+    pending = OutboundMessage.objects.filter(canonical_id=cus, status=Status.PENDING)
+    assert pending.exists()
+    later, soon = timezone.now() + timedelta(minutes=5), timezone.now() + timedelta(seconds=30)
+    pending.update(next_attempt_at=later)
+    pending.filter(pk=pending.first().pk).update(next_attempt_at=soon)
+    assert outbox.next_retry_due() == soon
+    # A message that waits for a dependency is not a retry: it must not keep a run going.
+    pending.update(waiting_for=f"customer:{cus}")
+    assert outbox.next_retry_due() is None
