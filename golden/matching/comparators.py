@@ -201,11 +201,14 @@ def compare_text_name(a: Features, b: Features) -> str:
     """Project and service names: word order varies ("Cloud Migration - Acme" vs
     "Acme - Cloud Migration") and PSA users abbreviate ("Acme Cloud Mig 2025",
     "Sr. Consultant"). A name whose words are all in the other ("Consultant" vs
-    "Senior Consultant") is its own, weaker level: often another service or phase."""
+    "Senior Consultant") is its own, weaker level: often another service or phase. An
+    identical name that several records of one system bear ("Senior Consultant" on each
+    practice's rate card) is weaker than a distinctive one (only services are counted)."""
     if not a.name or not b.name:
         return MISSING
     if a.name == b.name:
-        return "exact"
+        common = prefix_records(a, b, len(a.name_words)) >= COMMON_RECORDS
+        return "exact_common" if common else "exact"
     left, right = _expanded(a.name, b.name), _expanded(b.name, a.name)
     if fuzz.token_sort_ratio(left, right) >= 95:
         return "very_similar"

@@ -17,8 +17,10 @@ Counts are attached to a record's features just before it is scored
 (``Features.prefix_counts``), never stored with them, since they change as records
 arrive. Batch matching counts its records in memory; incremental matching keeps the same
 counts in the ``TermFrequency`` table, updated as records arrive, change or go, so both
-see the same numbers once the same records are stored. Company names only (customers,
-legal entities): project and service names are phrases shared by design.
+see the same numbers once the same records are stored. Company names (customers, legal
+entities) and service names ("Senior Consultant" is on every practice's rate card);
+project names are phrases one customer's projects share by design, so they are not
+counted.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from golden.entities import EntityType
 from golden.matching.features import Features
 from golden.sql import fetch_all, in_chunks
 
-COUNTED = frozenset({EntityType.CUSTOMER, EntityType.LEGAL_ENTITY})
+COUNTED = frozenset({EntityType.CUSTOMER, EntityType.LEGAL_ENTITY, EntityType.SERVICE_CODE})
 
 # Where a name is counted: everywhere, within the record's country, within its city.
 EVERYWHERE, COUNTRY, CITY = 0, 1, 2

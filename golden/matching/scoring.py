@@ -105,7 +105,10 @@ DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
         # Within one firm's catalogue, a name two systems share is one service unless the
         # categories differ (a hard rule).
         "name": {
-            "exact": (0.5, 0.0005),
+            # "exact": no other record of one system bears the name (golden.matching.
+            # frequency); "Senior Consultant" on every practice's rate card is "_common".
+            "exact": (0.5, 0.0001),
+            "exact_common": (0.2, 0.002),
             "very_similar": (0.35, 0.002),
             "contained": (0.05, 0.05),
             "similar": (0.07, 0.07),
@@ -132,13 +135,13 @@ DEFAULT_PRIOR = {
 
 EXPLANATIONS = {
     ("name", "exact"): "names are identical once legal form, case and punctuation are set aside,"
-    " and no other firm's name there begins alike",
+    " and no other name there begins alike",
     ("name", "exact_generic"): "names are identical but made of common words only",
     ("name", "very_similar"): "names differ only by a typo or word order",
-    ("name", "exact_common"): "names are identical, but other firms' names there begin alike",
-    ("name", "contained"): "one name begins the other, and no other firm's name there does",
-    ("name", "contained_common"): "one name is contained in the other, as in other firms' names"
-    " there (often a sister company)",
+    ("name", "exact_common"): "names are identical, but other names there begin alike",
+    ("name", "contained"): "one name begins the other, and no other name there does",
+    ("name", "contained_common"): "one name is contained in the other, as in other names there"
+    " (often a sister company)",
     ("name", "similar"): "names are similar",
     ("name", "somewhat_similar"): "names share some words",
     ("name", "different"): "names are different",

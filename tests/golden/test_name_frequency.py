@@ -15,6 +15,7 @@ from golden import synthetic
 from golden.entities import EntityType
 from golden.matching import find_matches
 from golden.matching.comparators import compare_name
+from golden.matching.comparators import compare_text_name as compare_name_of_services
 from golden.matching.features import features_of
 from golden.matching.frequency import (
     COUNTRY,
@@ -49,8 +50,24 @@ def test_terms_are_the_prefixes_of_the_name_in_each_place():
     )
     assert terms_of(customer(name="Keller AG")) == ["p:keller"]
     assert terms_of(customer(country="CH")) == []
-    # Projects and services are phrases shared by design: not counted.
+    # One customer's projects share phrases by design: not counted.
     assert terms_of(features_of(EntityType.PROJECT, {"name": "Keller Migration"})) == []
+
+
+def test_a_service_name_on_every_rate_card_is_common():
+    def service(name, category=""):
+        return features_of(EntityType.SERVICE_CODE, {"name": name, "category": category})
+
+    psa_senior, psa_sap, *_, erp_senior, erp_sap = counted(
+        (service("Senior Consultant"), "psa"),
+        (service("SAP Migration Assessment"), "psa"),
+        (service("Senior Consultant", "Advisory"), "psa"),
+        (service("Senior Consultant", "Delivery"), "psa"),
+        (service("Senior Consultant - Hourly"), "erp"),
+        (service("SAP Migration Assessment - Fixed Fee"), "erp"),
+    )
+    assert compare_name_of_services(psa_senior, erp_senior) == "exact_common"
+    assert compare_name_of_services(psa_sap, erp_sap) == "exact"
 
 
 def test_the_place_is_the_narrowest_two_records_share():

@@ -167,7 +167,7 @@ def test_a_name_other_firms_names_begin_with_goes_to_review_not_auto_link(system
     candidate = MatchCandidate.objects.get()
     evidence = {e["field"]: e for e in candidate.evidence}
     assert evidence["name"]["level"] == "exact_common"
-    assert "other firms" in evidence["name"]["detail"]
+    assert "other names there begin alike" in evidence["name"]["detail"]
 
 
 @pytest.mark.django_db
