@@ -348,7 +348,8 @@ def find_matches(
     Candidates whose best possible weight stays below the review band are not scored:
     such a pair is ``new`` and never the best pair of a golden record that is not."""
     model = model_for(entity_type)
-    probe = annotated_from_store(probe)
+    if not probe.prefix_counts:  # a caller that read the counts already passes them
+        probe = annotated_from_store(probe)
     candidates = stored_candidates(
         entity_type,
         candidate_ids(block_members(entity_type, blocking_keys(probe))),

@@ -175,10 +175,7 @@ def _bound_mask(
     min_weight: float,
     equality_fields: Sequence[str],
 ) -> np.ndarray:
-    columns = {
-        field: _codes(map(attrgetter(field), features))
-        for field in (*equality_fields, "name", "first_word", "name_head", "city", "postal_code")
-    }
+    columns = {field: _codes(map(attrgetter(field), features)) for field in CODE_FIELDS}
     has_address = np.fromiter(
         (bool(f.postal_code or f.street) for f in features), dtype=bool, count=len(features)
     )
