@@ -43,6 +43,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--base-companies", type=int, default=0)
     parser.add_argument("--base-batch", type=int, default=2000)
+    parser.add_argument("--base-only", action="store_true", help="load the base and stop")
+    parser.add_argument(
+        "--base-loaded", action="store_true", help="the base is in the database already"
+    )
     parser.add_argument(
         "--profile", type=int, default=0, help="print this many functions by cumulative time"
     )
@@ -52,8 +56,17 @@ def main() -> None:
     measured = set(companies[args.base_companies :])
     records = [r for r in every if r.entity_key in measured]
     truth_of = {(r.system, r.data["source_id"]): r.entity_key for r in records}
-    base_seconds = timed_ingest([r for r in every if r.entity_key not in measured], args.base_batch)
+    base = [r for r in every if r.entity_key not in measured]
+    base_seconds = 0.0 if args.base_loaded else timed_ingest(base, args.base_batch)
     base_count = SourceRecord.objects.count()
+    if args.base_only:
+        print(
+            f"base: {base_count:,} records in {base_seconds:.0f} s "
+            f"({base_count / base_seconds:,.0f} records/s)"
+        )
+        return
+    if args.base_loaded and base_count != len(base):
+        sys.exit(f"the database holds {base_count:,} records, the base {len(base):,}")
     if args.profile:
         profiler = cProfile.Profile()
         elapsed = profiler.runcall(timed_ingest, records, 500)
@@ -62,17 +75,24 @@ def main() -> None:
         elapsed = timed_ingest(records, 500)
 
     if args.base_companies:
+        loaded = (
+            "in an earlier run (`--base-only`, then `--base-loaded` on a copy of its database)"
+            if args.base_loaded
+            else f"({base_seconds:.0f} s, {base_count / base_seconds:,.0f} records/s, matching included)"
+        )
         body = (
             f"`bench/run.sh incremental --companies {args.companies} --base-companies "
             f"{args.base_companies}`: {base_count:,} customer records of {args.base_companies:,} generated "
             f"companies loaded first through `ingest_records` in batches of {args.base_batch:,} "
-            f"({base_seconds:.0f} s, {base_count / base_seconds:,.0f} records/s, matching included), "
-            f"then {len(records):,} records of {args.companies:,} more companies ingested on top through "
+            f"{loaded}, then {len(records):,} records of {args.companies:,} more companies ingested on top through "
             f"`ingest_records` (ERP, then CRM, then PSA, batches of 500): "
             f"**{len(records) / elapsed:,.0f} records/s** ({elapsed:.0f} s, matching included)."
         )
         print(body)
-        write_section("incremental", "Incremental matching, and what a rebuild changes", body)
+        # Its own section: a run on an empty base does not overwrite it.
+        write_section(
+            f"incremental-base-{base_count // 1000}k", "Incremental matching on a loaded base", body
+        )
         return
 
     stored = list(

@@ -130,21 +130,11 @@ class SourceRecord(models.Model):
         "(golden.matching.stored_features), so candidates are not normalised again; "
         "empty or of an older version: computed when read.",
     )
-    match_codes = models.BinaryField(
-        null=True,
-        blank=True,
-        editable=False,
-        help_text="The equality facts of the features that incremental matching's upper bound "
-        "reads (golden.matching.stored_codes), so it reads full features only for the "
-        "candidates that pass; empty or of an older version: computed when read.",
-    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    # The features and codes derive from ``cleaned``, which history keeps already.
-    history = HistoricalRecords(
-        bases=[CorrelatedHistory], excluded_fields=["match_features", "match_codes"]
-    )
+    # The features derive from ``cleaned``, which history keeps already.
+    history = HistoricalRecords(bases=[CorrelatedHistory], excluded_fields=["match_features"])
 
     class Meta:
         ordering = ["id"]
@@ -362,6 +352,15 @@ class BlockingKey(models.Model):
     )
     entity_type = models.CharField(max_length=32, choices=EntityType.CHOICES)
     key = models.CharField(max_length=200)
+    codes = models.BinaryField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The record's equality facts that incremental matching's upper bound reads "
+        "(golden.matching.stored_codes), on each of its keys: the block lookup returns them, "
+        "so only the candidates that pass the bound are read from the source records. Empty "
+        "or of an older version: computed when read.",
+    )
 
     class Meta:
         indexes = [models.Index(fields=["entity_type", "key"])]

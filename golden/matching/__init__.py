@@ -19,7 +19,13 @@ from django.db import connection
 
 from golden import config_cache
 from golden.entities import EntityType
-from golden.matching.blocking import MAX_BLOCK_SIZE, block_members, blocking_keys, stored_key
+from golden.matching.blocking import (
+    MAX_BLOCK_SIZE,
+    StoredCodes,
+    block_members,
+    blocking_keys,
+    stored_key,
+)
 from golden.matching.features import Features, features_of
 from golden.matching.frequency import annotated_from_store
 from golden.matching.pairs import (
@@ -38,7 +44,7 @@ from golden.matching.scoring import (
     weight_for,
 )
 from golden.models import BlockingKey, GoldenRecord, MatchSettings, SourceRecord
-from golden.sql import fetch_all
+from golden.sql import fetch_all, insert_values
 
 __all__ = [
     "Features",
@@ -115,14 +121,15 @@ def stored_features(features: Features) -> dict[str, Any]:
     return {"v": FEATURES_VERSION, **values}
 
 
-# SourceRecord.match_codes: FEATURES_VERSION, then the record's equality_codes, as
+# BlockingKey.codes: FEATURES_VERSION, then the record's equality_codes, as
 # little-endian 64-bit integers.
 _CODES_WIDTH = 1 + len(CODE_FIELDS) + 1
+CODES_SIZE = _CODES_WIDTH * 8
 
 
 def stored_codes(features: Features) -> bytes | None:
-    """What SourceRecord.match_codes keeps: the equality facts the bound reads, for the
-    entity types that have a bound (None for the others)."""
+    """What each BlockingKey of the record keeps: the equality facts the bound reads, for
+    the entity types that have a bound (None for the others)."""
     if not has_bound(features.entity_type):
         return None
     return np.array([FEATURES_VERSION, *equality_codes(features)], dtype="<i8").tobytes()
@@ -207,58 +214,25 @@ def stored_candidates(
     ]
 
 
-class CodedCandidates(NamedTuple):
-    """Stored source records with an active golden record, by ascending ID: their golden
-    IDs and one row of equality codes each (golden.matching.pairs.reachable_pairs)."""
-
-    record_ids: list[int]
-    golden_ids: list[int]
-    codes: np.ndarray
-
-
-def stored_candidate_codes(entity_type: str, record_ids: Iterable[int]) -> CodedCandidates:
-    """The bound's view of these source records (an entity type with a bound): only the
-    narrow ``match_codes`` column is read, so the full features are read later for the
-    few candidates that pass. Missing or older codes are computed from the features."""
-    ids = sorted(set(record_ids))
-    width = _CODES_WIDTH - 1
-    if not ids:
-        return CodedCandidates([], [], np.empty((0, width), dtype=np.int64))
-    if connection.vendor == "postgresql":
-        quote = connection.ops.quote_name
-        rows = fetch_all(
-            f"""SELECT r.id, r.golden_id, r.match_codes
-            FROM {quote(SourceRecord._meta.db_table)} AS r
-            JOIN {quote(GoldenRecord._meta.db_table)} AS g ON g.id = r.golden_id
-            WHERE r.id = ANY(%s) AND g.status = %s""",
-            [ids, GoldenRecord.Status.ACTIVE],
-        )
-    else:
-        rows = list(
-            SourceRecord.objects.filter(
-                id__in=ids, golden__status=GoldenRecord.Status.ACTIVE
-            ).values_list("id", "golden_id", "match_codes")
-        )
-    rows.sort(key=itemgetter(0))
-    size = _CODES_WIDTH * 8
-    current = np.array([FEATURES_VERSION], dtype="<i8").tobytes()
-    stale = [
-        record_id
-        for record_id, _, codes in rows
-        if codes is None or len(codes) != size or bytes(codes[:8]) != current
-    ]
-    if stale:
-        fresh = {
-            record_id: stored_codes(features)
-            for record_id, features in candidate_features(entity_type, stale).items()
-        }
-        rows = [(r, g, fresh.get(r, codes)) for r, g, codes in rows]
-    matrix = np.frombuffer(b"".join(codes for _, _, codes in rows), dtype="<i8")
-    return CodedCandidates(
-        [row[0] for row in rows],
-        [row[1] for row in rows],
-        matrix.reshape(len(rows), _CODES_WIDTH)[:, 1:].astype(np.int64),
-    )
+def candidate_codes(
+    entity_type: str, stored: StoredCodes, record_ids: Iterable[int]
+) -> tuple[list[int], np.ndarray]:
+    """The bound's view of these source records (an entity type with a bound): their IDs
+    ascending and one row of equality codes each (golden.matching.pairs.reachable_pairs),
+    from the codes their blocking keys carry (``stored``). Missing or older codes are
+    computed from the features."""
+    ids = np.array(sorted(set(record_ids)), dtype=np.int64)
+    rows = stored.rows[np.searchsorted(stored.ids, ids)] if len(ids) else stored.rows[:0]
+    stale = np.flatnonzero(rows[:, 0] != FEATURES_VERSION)
+    if len(stale):
+        rows = rows.copy()
+        features = candidate_features(entity_type, ids[stale].tolist())
+        for position in stale:
+            record_id = int(ids[position])
+            # A record deleted meanwhile has no features (nor is it read as a candidate).
+            if record_id in features:
+                rows[position] = np.frombuffer(stored_codes(features[record_id]), dtype="<i8")
+    return ids.tolist(), rows[:, 1:].astype(np.int64)
 
 
 def candidate_features(entity_type: str, record_ids: Iterable[int]) -> dict[int, Features]:
@@ -380,10 +354,23 @@ def find_matches(
     return sorted(matches, key=lambda m: (-m.score.weight, m.golden.pk))
 
 
-def store_blocking_keys(record: SourceRecord, features: Features, *, new: bool = False) -> None:
-    if not new:
-        BlockingKey.objects.filter(source_record=record).delete()
-    BlockingKey.objects.bulk_create(
-        BlockingKey(source_record=record, entity_type=record.entity_type, key=stored_key(key))
-        for key in sorted(blocking_keys(features))
-    )
+def store_blocking_keys(record: SourceRecord, features: Features) -> None:
+    """Replace the record's keys (and the codes they carry) by those of ``features``."""
+    BlockingKey.objects.filter(source_record=record).delete()
+    insert_values(BlockingKey, KEY_COLUMNS, key_values(record.pk, record.entity_type, features))
+
+
+# BlockingKey columns, as key_values gives them.
+KEY_COLUMNS = ("source_record_id", "entity_type", "key", "codes")
+
+
+def key_values(
+    record_id: int, entity_type: str, features: Features, keys: Iterable[str] | None = None
+) -> list[tuple[int, str, str, bytes | None]]:
+    """The record's BlockingKey rows (KEY_COLUMNS); ``keys``: its blocking keys, if known
+    already."""
+    codes = stored_codes(features)
+    return [
+        (record_id, entity_type, stored_key(key), codes)
+        for key in sorted(blocking_keys(features) if keys is None else keys)
+    ]

@@ -11,7 +11,9 @@ a big city's postal code) are skipped rather than compared quadratically.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
+import numpy as np
 from django.db import connection
 
 from golden.entities import EntityType
@@ -115,31 +117,108 @@ def block_members(entity_type: str, keys: Iterable[str]) -> dict[str, list[int]]
     without reading it. One query for all the keys of a batch; on PostgreSQL each key
     is its own index range scan with its own limit, so a huge block costs no more
     than a small one."""
+    return _read_blocks(entity_type, keys, with_codes=False)[0]
+
+
+class StoredCodes(NamedTuple):
+    """Records' stored equality codes: their IDs ascending, and one row each of the
+    little-endian integers ``golden.matching.stored_codes`` packs (version first; a
+    record without codes, or with codes of another size, has a row of zeros)."""
+
+    ids: np.ndarray
+    rows: np.ndarray
+
+
+def block_members_with_codes(
+    entity_type: str, keys: Iterable[str]
+) -> tuple[dict[str, list[int]], StoredCodes]:
+    """``block_members``, and the stored equality codes of the records they name, read
+    from the same key rows (the bound then needs no source record)."""
+    return _read_blocks(entity_type, keys, with_codes=True)
+
+
+def _read_blocks(
+    entity_type: str, keys: Iterable[str], *, with_codes: bool
+) -> tuple[dict[str, list[int]], StoredCodes]:
     from golden.models import BlockingKey
 
     wanted = sorted(set(keys))
+    if connection.vendor == "postgresql" and wanted:
+        return _read_blocks_postgresql(entity_type, wanted, with_codes)
     members: dict[str, list[int]] = {}
-    if not wanted:
-        return members
-    if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(BlockingKey._meta.db_table)
-        rows = fetch_all(
-            f"""SELECT k.key, b.source_record_id
-            FROM unnest(%s::varchar[]) AS k(key)
+    codes: dict[int, bytes] = {}
+    columns = ["key", "source_record_id", *(["codes"] if with_codes else [])]
+    for chunk in in_chunks(wanted):
+        for key, record_id, *stored in BlockingKey.objects.filter(
+            entity_type=entity_type, key__in=chunk
+        ).values_list(*columns):
+            block = members.setdefault(key, [])
+            if len(block) <= MAX_BLOCK_SIZE:
+                block.append(record_id)
+                if with_codes:
+                    codes[record_id] = _sized(stored[0])
+    ids = sorted(codes)
+    return members, _stored_codes(np.array(ids, dtype=np.int64), b"".join(map(codes.get, ids)))
+
+
+def _sized(codes: bytes | None) -> bytes:
+    from golden.matching import CODES_SIZE
+
+    if codes is None or len(codes) != CODES_SIZE:
+        return bytes(CODES_SIZE)
+    return bytes(codes)
+
+
+def _stored_codes(ids: np.ndarray, packed: bytes) -> StoredCodes:
+    from golden.matching import CODES_SIZE
+
+    rows = np.frombuffer(packed, dtype="<i8").reshape(len(ids), CODES_SIZE // 8)
+    return StoredCodes(ids, rows)
+
+
+def _read_blocks_postgresql(
+    entity_type: str, wanted: list[str], with_codes: bool
+) -> tuple[dict[str, list[int]], StoredCodes]:
+    """Tens of thousands of key-record rows per batch come back as one row per key, its
+    record IDs packed into one binary string, and one row with each record's codes
+    packed in ID order: numpy unpacks them, no Python object per row."""
+    from golden.matching import CODES_SIZE
+    from golden.models import BlockingKey
+
+    table = connection.ops.quote_name(BlockingKey._meta.db_table)
+    codes_part = (
+        """UNION ALL
+        SELECT NULL, string_agg(int8send(source_record_id), '' ORDER BY source_record_id),
+            string_agg(CASE WHEN length(codes) = %(size)s THEN codes
+                ELSE decode(repeat('00', %(size)s), 'hex') END, '' ORDER BY source_record_id)
+        FROM (SELECT DISTINCT ON (source_record_id) source_record_id, codes FROM b) AS d"""
+        if with_codes
+        else ""
+    )
+    rows = fetch_all(
+        f"""WITH b AS MATERIALIZED (
+            SELECT k.key, b.source_record_id, b.codes
+            FROM unnest(%(keys)s::varchar[]) AS k(key)
             CROSS JOIN LATERAL (
-                SELECT source_record_id FROM {table}
-                WHERE entity_type = %s AND key = k.key LIMIT %s
-            ) AS b""",
-            [wanted, entity_type, MAX_BLOCK_SIZE + 1],
+                SELECT source_record_id, codes FROM {table}
+                WHERE entity_type = %(entity_type)s AND key = k.key LIMIT %(limit)s
+            ) AS b
         )
-    else:
-        rows = []
-        for chunk in in_chunks(wanted):
-            rows += BlockingKey.objects.filter(entity_type=entity_type, key__in=chunk).values_list(
-                "key", "source_record_id"
-            )
-    for key, record_id in rows:
-        block = members.setdefault(key, [])
-        if len(block) <= MAX_BLOCK_SIZE:
-            block.append(record_id)
-    return members
+        SELECT key, string_agg(int8send(source_record_id), ''), NULL FROM b GROUP BY key
+        {codes_part}""",
+        {
+            "keys": wanted,
+            "entity_type": entity_type,
+            "limit": MAX_BLOCK_SIZE + 1,
+            "size": CODES_SIZE,
+        },
+    )
+    members: dict[str, list[int]] = {}
+    codes = _stored_codes(np.empty(0, dtype=np.int64), b"")
+    for key, packed_ids, packed_codes in rows:
+        ids = np.frombuffer(packed_ids or b"", dtype=">i8")
+        if key is not None:
+            members[key] = ids.tolist()
+        elif len(ids):
+            codes = _stored_codes(ids.astype(np.int64), bytes(packed_codes))
+    return members, codes

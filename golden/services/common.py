@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 from django.db.models import Model
 from django.utils import timezone
+
+from golden.sql import insert_values
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -51,33 +54,40 @@ def reserve_primary_keys(model: type[Model], count: int) -> list[int]:
 
 def insert_rows(model: type[Model], rows: Sequence[Model]) -> None:
     """Insert model instances in one statement, as ``bulk_create`` would store them
-    (field defaults, ``auto_now``), without returning keys: set them beforehand with
-    ``reserve_primary_keys`` where they matter. On PostgreSQL this is a COPY, whose
-    rows psycopg encodes in C; a bulk INSERT would quote every JSON value in Python."""
+    (field defaults, ``auto_now``, keys of related instances that got theirs after
+    assignment), without returning keys: set them beforehand with
+    ``reserve_primary_keys`` where they matter."""
     if not rows:
-        return
-    if connection.vendor != "postgresql":
-        model._default_manager.bulk_create(rows, batch_size=500)
         return
     fields = [
         f
         for f in model._meta.concrete_fields
         if not (f.primary_key and getattr(rows[0], f.attname) is None)
     ]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    statement = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, connection.wrap_database_errors:
-        with cursor.cursor.copy(statement) as copy:
-            for row in rows:
-                # Takes the keys of related instances that got theirs after assignment.
-                row._prepare_related_fields_for_save(operation_name="insert_rows")
-                copy.write_row(
-                    [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
-                )
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(rows, batch_size=500)
+        return
+    readers = [_reader(f) for f in fields]
+    insert_values(
+        model, [f.attname for f in fields], ([read(row) for read in readers] for row in rows)
+    )
 
 
-def history_rows(
+def _reader(field: Any) -> Callable[[Model], Any]:
+    """How insert_rows reads a field's value off an instance."""
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return lambda row: field.pre_save(row, True)
+    if field.is_relation:
+        # The related instance's key, if it got one after it was assigned.
+        def related(row: Model) -> Any:
+            target = field.get_cached_value(row, None)
+            return getattr(row, field.attname) if target is None else target.pk
+
+        return related
+    return operator.attrgetter(field.attname)
+
+
+def insert_history(
     model: type[Model],
     instances: Sequence[Model],
     *,
@@ -85,25 +95,33 @@ def history_rows(
     actor: Actor,
     reason: str,
     correlation_id: str,
-) -> list[Model]:
-    """The rows django-simple-history writes when ``save_with_history`` saves each
-    instance: who, why, when and the request's correlation ID."""
+) -> None:
+    """Write the rows django-simple-history writes when ``save_with_history`` saves each
+    instance (who, why, when and the request's correlation ID), in one statement."""
     historical: Any = model.history.model  # type: ignore[attr-defined]
-    rows = []
-    for instance in instances:
-        values = {f.attname: getattr(instance, f.attname) for f in historical.tracked_fields}
-        # The request's ID, also on models that track a correlation_id of their own.
-        values["correlation_id"] = correlation_id
-        rows.append(
-            historical(
-                history_date=timezone.now(),
-                history_user=actor,
-                history_change_reason=reason,
-                history_type=history_type,
-                **values,
-            )
-        )
-    return rows
+    # The request's ID, also on models that track a correlation_id of their own.
+    tracked = [f for f in historical.tracked_fields if f.attname != "correlation_id"]
+    readers = [_reader(f) for f in tracked]
+    now = timezone.now()
+    common = [
+        correlation_id,
+        now,
+        actor.pk if actor is not None else None,
+        reason,
+        history_type,
+    ]
+    insert_values(
+        historical,
+        [
+            *(f.attname for f in tracked),
+            "correlation_id",
+            "history_date",
+            "history_user_id",
+            "history_change_reason",
+            "history_type",
+        ],
+        ([*(read(instance) for read in readers), *common] for instance in instances),
+    )
 
 
 def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]) -> None:

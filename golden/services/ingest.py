@@ -17,7 +17,6 @@ from golden.matching import (
     features_of,
     find_matches,
     store_blocking_keys,
-    stored_codes,
     stored_features,
 )
 from golden.matching.frequency import count_changes, store_count_changes
@@ -288,7 +287,6 @@ def _update_source_record(
     after = _features(spec, record.system, clean.cleaned)
     _fill_source_record(record, clean, arrival.payload, arrival.digest)
     record.match_features = stored_features(after)
-    record.match_codes = stored_codes(after)
     save_with_history(record, actor, reason)
     if after != before:
         store_blocking_keys(record, after)

@@ -29,18 +29,25 @@ from django.utils import timezone
 from golden.entities import EntitySpec, EntityType
 from golden.linking import LinkDecision, link_decision
 from golden.matching import (
+    KEY_COLUMNS,
     GoldenMatch,
     StoredCandidate,
-    candidate_features,
+    candidate_codes,
     candidate_ids,
     features_from,
+    key_values,
     model_for,
-    stored_candidate_codes,
     stored_candidates,
-    stored_codes,
     stored_features,
 )
-from golden.matching.blocking import MAX_BLOCK_SIZE, block_members, blocking_keys, stored_key
+from golden.matching.blocking import (
+    MAX_BLOCK_SIZE,
+    StoredCodes,
+    block_members,
+    block_members_with_codes,
+    blocking_keys,
+    stored_key,
+)
 from golden.matching.features import Features, features_of
 from golden.matching.frequency import RunningCounts, store_count_changes, stored_counts, terms_of
 from golden.matching.pairs import (
@@ -63,7 +70,7 @@ from golden.models import (
 )
 from golden.services.common import (
     Actor,
-    history_rows,
+    insert_history,
     insert_rows,
     reserve_primary_keys,
     update_rows,
@@ -76,6 +83,7 @@ from golden.services.records import (
     resolve_reference,
     survivorship_rules,
 )
+from golden.sql import insert_values
 from golden.validation import CleanRecord
 from mdm.context import current_correlation_id
 
@@ -189,6 +197,7 @@ class _Batch:
         self.stored_goldens: dict[int, GoldenRecord] = {}
         self.members: dict[int, list[SourceRecord]] = {}  # id(golden) → its records
         self.stored_blocks: dict[str, list[int]] = {}
+        self.stored_codes: StoredCodes | None = None  # an entity type with a bound
         self.placed_blocks: dict[str, list[SourceRecord]] = {}
         self.features: dict[tuple[int, str], Features] = {}
         # What the batch will write.
@@ -200,7 +209,7 @@ class _Batch:
         self.changes: list[tuple[GoldenRecord, GoldenRecord, str]] = []
         self.decisions: list[tuple[SourceRecord, LinkDecision]] = []
         self.candidates: list[tuple[GoldenRecord, GoldenRecord, PairScore]] = []
-        self.keys: list[BlockingKey] = []
+        self.keys: list[tuple[Any, ...]] = []  # BlockingKey rows, KEY_COLUMNS
         self.arrived_terms: Counter[str] = Counter()
         self.source_references: list[SourceReference] = []
 
@@ -221,7 +230,13 @@ class _Batch:
         probes = [counts.arrive(probe) for probe in probes]
         self.arrived_terms = counts.arrived
         keys = [blocking_keys(probe) for probe in probes]
-        self.stored_blocks = block_members(self.entity_type, set().union(*keys))
+        wanted = set().union(*keys)
+        if has_bound(self.entity_type):
+            self.stored_blocks, self.stored_codes = block_members_with_codes(
+                self.entity_type, wanted
+            )
+        else:
+            self.stored_blocks = block_members(self.entity_type, wanted)
         self._score_stored_candidates(probes, keys)
         ids = reserve_primary_keys(SourceRecord, len(arrivals))
         return [
@@ -245,21 +260,18 @@ class _Batch:
     def _score_stored_candidates(self, probes: list[Features], keys: list[set[str]]) -> None:
         """Score every arrival against the stored records of its blocks up front, so the
         golden records those matches name are read in one query. The bound rules most
-        pairs out first, all of the batch's pairs in one pass, on the candidates' stored
-        equality codes alone; full features are read only for candidates of the pairs
-        that pass. Placing then reuses these scores (a record placed earlier can only make
-        a block oversized, leaving a subset of them)."""
+        pairs out first, all of the batch's pairs in one pass, on the equality codes the
+        block lookup returned; source records (golden record, status, full features) are
+        read only for candidates of the pairs that pass. Placing then reuses these scores
+        (a record placed earlier can only make a block oversized, leaving a subset of
+        them)."""
         ids = candidate_ids(self.stored_blocks)
-        bounded = has_bound(self.entity_type)
-        if bounded:
-            coded = stored_candidate_codes(self.entity_type, ids)
-            record_ids, golden_ids, candidate_codes = coded
-            full: dict[int, StoredCandidate] = {}
+        if has_bound(self.entity_type):
+            assert self.stored_codes is not None
+            record_ids, codes = candidate_codes(self.entity_type, self.stored_codes, ids)
         else:
-            full = {c.record_id: c for c in stored_candidates(self.entity_type, ids)}
-            record_ids = list(full)
-            golden_ids = [c.golden_id for c in full.values()]
-            candidate_codes = np.empty((0, len(CODE_FIELDS) + 1), dtype=np.int64)
+            record_ids = sorted(ids)
+            codes = np.empty((0, len(CODE_FIELDS) + 1), dtype=np.int64)
         position = {record_id: k for k, record_id in enumerate(record_ids)}
         probe_index: list[int] = []
         candidate_index: list[int] = []
@@ -269,32 +281,31 @@ class _Batch:
                 for key in record_keys
                 if len(block := self.stored_blocks.get(key, [])) <= MAX_BLOCK_SIZE
                 for record_id in block
-                if record_id in position  # else its golden record is inactive
             }
             probe_index += [index] * len(found)
             candidate_index += found
         reachable = reachable_pairs(
             [equality_codes(probe) for probe in probes],
-            candidate_codes,
+            codes,
             np.asarray(probe_index, dtype=np.int64),
             np.asarray(candidate_index, dtype=np.int64),
             self.model,
             self.review_weight,
         )
         pairs = list(itertools.compress(zip(probe_index, candidate_index, strict=True), reachable))
-        if bounded:
-            features = candidate_features(self.entity_type, (record_ids[k] for _, k in pairs))
-            # Candidates whose every pair the bound ruled out keep no features: matching
-            # never compares them.
-            full = {
-                record_id: StoredCandidate(record_id, golden_id, features.get(record_id))
-                for record_id, golden_id in zip(record_ids, golden_ids, strict=True)
-            }
+        # Only the candidates of an active golden record: a candidate the bound ruled out
+        # everywhere is never compared, so it is not read.
+        full = {
+            c.record_id: c
+            for c in stored_candidates(self.entity_type, (record_ids[k] for _, k in pairs))
+        }
         self.stored_candidates = full
         self.stored_scores = [{} for _ in probes]
         needed: set[int] = set()
         for index, k in pairs:
-            candidate = full[record_ids[k]]
+            candidate = full.get(record_ids[k])
+            if candidate is None:  # its golden record is not active
+                continue
             score = score_reaching(
                 self.model, probes[index], candidate.features, self.review_weight - BOUND_SLACK
             )
@@ -373,7 +384,6 @@ class _Batch:
             content_hash=arrival.digest,
             correlation_id=self.correlation_id,
             match_features=stored_features(probe),
-            match_codes=stored_codes(probe),
             created_at=now,
             updated_at=now,
         )
@@ -384,11 +394,9 @@ class _Batch:
         self.references.placed[(self.system.pk, self.entity_type, clean.source_id)] = (
             self._pending_id(golden)
         )
-        for key in sorted(keys):
+        for key in keys:
             self.placed_blocks.setdefault(stored_key(key), []).append(record)
-            self.keys.append(
-                BlockingKey(source_record=record, entity_type=self.entity_type, key=stored_key(key))
-            )
+        self.keys += key_values(record_id, self.entity_type, probe, keys)
         for target_field in self.spec.fields:
             target = clean.cleaned.get(target_field.name)
             if target_field.kind == "reference" and target:
@@ -547,7 +555,7 @@ class _Batch:
         # recompute_golden_record (a new golden record is first stored without history).
         self._history(GoldenRecord, [state for _, state in self.saves], "~", self.reason)
         self._history(SourceRecord, self.new_records, "+", self.reason)
-        insert_rows(BlockingKey, self.keys)
+        insert_values(BlockingKey, KEY_COLUMNS, self.keys)
         store_count_changes(self.entity_type, self.system.pk, self.arrived_terms)
         insert_rows(SourceReference, self.source_references)
         candidates = [
@@ -604,16 +612,13 @@ class _Batch:
     def _history(
         self, model: type[Model], instances: list[Any], history_type: str, reason: str
     ) -> None:
-        insert_rows(
-            model.history.model,  # type: ignore[attr-defined]
-            history_rows(
-                model,
-                instances,
-                history_type=history_type,
-                actor=self.actor,
-                reason=reason,
-                correlation_id=self.correlation_id,
-            ),
+        insert_history(
+            model,
+            instances,
+            history_type=history_type,
+            actor=self.actor,
+            reason=reason,
+            correlation_id=self.correlation_id,
         )
 
 

@@ -1,19 +1,18 @@
-"""The equality codes stored with each source record for incremental matching's bound:
-written on insert and update, computed when missing or of another version, backfilled by
-the migration; the bound over them answers as the bound over the features does, and
-placement reads full features only for the candidates that pass it."""
+"""The equality codes stored on each blocking key for incremental matching's bound:
+written on insert and update, returned by the block lookup, computed when missing or of
+another version; the bound over them answers as the bound over the features does, and
+placement reads source records only for the candidates that pass it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from django.apps import apps
 
 import golden.services.placement
 from golden import synthetic
 from golden.entities import EntityType
-from golden.matching import features_of, stored_candidate_codes, stored_codes
-from golden.matching.blocking import blocking_keys
+from golden.matching import candidate_codes, features_of, stored_codes
+from golden.matching.blocking import block_members_with_codes, blocking_keys
 from golden.matching.pairs import (
     candidate_pair_arrays,
     could_reach,
@@ -21,8 +20,7 @@ from golden.matching.pairs import (
     reachable_pairs,
 )
 from golden.matching.scoring import default_model, weight_for
-from golden.migrations._backfill import fill_match_codes
-from golden.models import SourceRecord
+from golden.models import BlockingKey, SourceRecord
 from tests.golden.test_incremental_pruning import generated, ingest_generated
 from tests.golden.test_stored_features import ACME, GLOBEX, as_erp, ingest
 
@@ -31,17 +29,29 @@ def codes_of(record: SourceRecord) -> list[int]:
     return equality_codes(features_of(record.entity_type, record.cleaned))
 
 
+def key_codes(record: SourceRecord) -> set[bytes | None]:
+    return {
+        None if codes is None else bytes(codes)
+        for codes in BlockingKey.objects.filter(source_record=record).values_list(
+            "codes", flat=True
+        )
+    }
+
+
 @pytest.mark.django_db
-def test_codes_are_stored_when_a_record_is_inserted_or_updated(systems):
+def test_codes_are_stored_on_the_keys_when_a_record_is_inserted_or_updated(systems):
     ingest("crm", "customer", ACME)
     record = SourceRecord.objects.get(source_id=ACME["source_id"])
-    assert bytes(record.match_codes) == stored_codes(features_of("customer", record.cleaned))
+    assert key_codes(record) == {stored_codes(features_of("customer", record.cleaned))}
     ingest("crm", "customer", GLOBEX)
     record.refresh_from_db()
     assert record.cleaned["tax_id"] == "DE811907980"
-    assert bytes(record.match_codes) == stored_codes(features_of("customer", record.cleaned))
-    [candidates] = [stored_candidate_codes("customer", [record.pk])]
-    assert candidates.codes.tolist() == [codes_of(record)]
+    assert key_codes(record) == {stored_codes(features_of("customer", record.cleaned))}
+    blocks, stored = block_members_with_codes("customer", ["tax:DE811907980"])
+    assert blocks == {"tax:DE811907980": [record.pk]}
+    record_ids, codes = candidate_codes("customer", stored, [record.pk])
+    assert record_ids == [record.pk]
+    assert codes.tolist() == [codes_of(record)]
 
 
 @pytest.mark.django_db
@@ -52,7 +62,7 @@ def test_entity_types_without_a_bound_store_no_codes(systems):
         "project",
         {"source_id": "006P1", "name": "Acme - ERP", "customer_source_id": ACME["source_id"]},
     )
-    assert SourceRecord.objects.get(entity_type="project").match_codes is None
+    assert key_codes(SourceRecord.objects.get(entity_type="project")) == {None}
 
 
 @pytest.mark.django_db
@@ -60,23 +70,14 @@ def test_entity_types_without_a_bound_store_no_codes(systems):
 def test_missing_or_older_codes_are_computed_when_read(systems, stale):
     ingest("crm", "customer", ACME)
     ingest("erp", "customer", as_erp(GLOBEX))
-    SourceRecord.objects.filter(source_id=ACME["source_id"]).update(match_codes=stale)
+    BlockingKey.objects.filter(source_record__source_id=ACME["source_id"]).update(codes=stale)
     records = list(SourceRecord.objects.order_by("id"))
-    candidates = stored_candidate_codes("customer", [r.pk for r in records])
-    assert candidates.record_ids == [r.pk for r in records]
-    assert candidates.golden_ids == [r.golden_id for r in records]
-    assert candidates.codes.tolist() == [codes_of(r) for r in records]
-
-
-@pytest.mark.django_db
-def test_the_migrations_backfill_codes(systems):
-    ingest("crm", "customer", ACME, {**GLOBEX, "source_id": "001B"})
-    SourceRecord.objects.update(match_codes=None)
-    fill_match_codes(apps, None)
-    records = list(SourceRecord.objects.all())
-    assert len(records) == 2
-    for record in records:
-        assert bytes(record.match_codes) == stored_codes(features_of("customer", record.cleaned))
+    keys = BlockingKey.objects.values_list("key", flat=True)
+    _, stored = block_members_with_codes("customer", keys)
+    assert stored.ids.tolist() == [r.pk for r in records]
+    record_ids, codes = candidate_codes("customer", stored, [r.pk for r in records])
+    assert record_ids == [r.pk for r in records]
+    assert codes.tolist() == [codes_of(r) for r in records]
 
 
 @pytest.mark.parametrize(
@@ -100,26 +101,26 @@ def test_the_bound_on_codes_is_the_bound_on_features(entity_type, records):
 
 
 @pytest.mark.django_db
-def test_placement_reads_full_features_only_for_candidates_that_pass_the_bound(
+def test_placement_reads_source_records_only_for_candidates_that_pass_the_bound(
     systems, monkeypatch
 ):
     read: list[int] = []
-    original = golden.services.placement.candidate_features
+    original = golden.services.placement.stored_candidates
 
     def counted(entity_type, record_ids):
         record_ids = list(record_ids)
         read.extend(set(record_ids))
         return original(entity_type, record_ids)
 
-    monkeypatch.setattr(golden.services.placement, "candidate_features", counted)
+    monkeypatch.setattr(golden.services.placement, "stored_candidates", counted)
     candidates: list[int] = []
-    original_codes = golden.services.placement.stored_candidate_codes
+    original_codes = golden.services.placement.candidate_codes
 
-    def coded(entity_type, record_ids):
-        found = original_codes(entity_type, record_ids)
-        candidates.extend(found.record_ids)
-        return found
+    def coded(entity_type, stored, record_ids):
+        record_ids = set(record_ids)
+        candidates.extend(record_ids)
+        return original_codes(entity_type, stored, record_ids)
 
-    monkeypatch.setattr(golden.services.placement, "stored_candidate_codes", coded)
+    monkeypatch.setattr(golden.services.placement, "candidate_codes", coded)
     ingest_generated(120, seed=9, batch_size=60)
     assert 0 < len(read) < len(candidates)
