@@ -220,6 +220,8 @@ def _decide(
     The rule named is the strategy that settled the value: the first after which every
     record left offers the same values (later steps only pick which of them to cite).
     """
+    if len(offering) == 1:  # the first step settles it
+        return offering[0], (*chain, *TIE_BREAK)[0].name
     field = sorted(offering, key=lambda c: c.record_id)
     rule = None
     for strategy in (*chain, *TIE_BREAK):
@@ -250,7 +252,9 @@ def _survive(
     pins: Mapping[str, tuple[Any, Lineage]],
 ) -> dict[str, tuple[Any, Lineage]]:
     # Pinned members are settled; the rest of a group still comes from one record.
-    open_target = replace(target, members=tuple(m for m in target.members if m not in pins))
+    open_target = target
+    if pins:
+        open_target = replace(target, members=tuple(m for m in target.members if m not in pins))
     offering = [c for c in contributions if any(v is not None for v in _offer(c, open_target))]
     survived = {m: pins[m] for m in target.members if m in pins}
     if offering:
