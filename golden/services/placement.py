@@ -312,7 +312,7 @@ class _Batch:
             self.stored_scores[index][candidate.record_id] = score
             if score is not None and score.decision(self.model.thresholds) != "new":
                 needed.add(candidate.golden_id)
-        self.stored_goldens.update(GoldenRecord.objects.in_bulk(sorted(needed)))
+        self._lock_goldens(needed)
         # A record can link only to a golden record it matches: their source records are
         # read now, together, rather than one golden record at a time.
         self._read_members(self.stored_goldens.values())
@@ -328,9 +328,24 @@ class _Batch:
             for features, may_reach in zip(candidates, reachable, strict=True)
         ]
 
+    def _lock_goldens(self, golden_ids: Iterable[int]) -> None:
+        """Read the stored golden records matches name, locked until the batch commits
+        (in ID order, as merges lock them). A concurrent batch that links a record to
+        one of them waits here, then reads its source records with this batch's among
+        them: neither survivorship run misses the other's record."""
+        wanted = sorted(set(golden_ids) - self.stored_goldens.keys())
+        self.stored_goldens.update(
+            (golden.pk, golden)
+            for golden in GoldenRecord.objects.select_for_update()
+            .filter(pk__in=wanted)
+            .order_by("pk")
+        )
+
+    def _golden(self, golden: GoldenRecord | int) -> GoldenRecord:
+        return golden if isinstance(golden, GoldenRecord) else self._stored_golden(golden)
+
     def _stored_golden(self, golden_id: int) -> GoldenRecord:
-        if golden_id not in self.stored_goldens:
-            self.stored_goldens[golden_id] = GoldenRecord.objects.get(pk=golden_id)
+        self._lock_goldens([golden_id])
         return self.stored_goldens[golden_id]
 
     def _members(self, golden: GoldenRecord) -> list[SourceRecord]:
@@ -480,14 +495,11 @@ class _Batch:
             if current is None or score.weight > current[0].weight:
                 best[key] = (score, record_id, golden)
         matches = [
-            GoldenMatch(
-                golden if isinstance(golden, GoldenRecord) else self._stored_golden(golden),
-                score,
-                record_id,
-                decision,
-            )
+            GoldenMatch(matched, score, record_id, decision)
             for score, record_id, golden in best.values()
             if (decision := score.decision(self.model.thresholds)) != "new"
+            # One merged away by a concurrent request since its records were read.
+            and (matched := self._golden(golden)).status == GoldenRecord.Status.ACTIVE
         ]
         return sorted(matches, key=lambda m: (-m.score.weight, self._golden_order(m.golden)))
 

@@ -33,11 +33,11 @@ def recompute_referrers(
     account or a project's customer that arrived after its referrer, or was merged)."""
     if not source_ids:
         return
-    refs = SourceReference.objects.filter(
+    referrers = SourceReference.objects.filter(
         system_id=system_id, target_entity_type=entity_type, target_source_id__in=source_ids
-    ).select_related("source_record__golden")
-    goldens = {ref.source_record.golden_id: ref.source_record.golden for ref in refs}
-    for golden in goldens.values():
+    ).values("source_record__golden_id")
+    # Locked, so a concurrent recompute of one of them waits for this one's result.
+    for golden in GoldenRecord.objects.select_for_update().filter(pk__in=referrers).order_by("pk"):
         recompute_golden_record(golden, actor=actor, reason=reason)
 
 

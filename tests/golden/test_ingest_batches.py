@@ -254,3 +254,47 @@ def test_concurrent_inserts_of_the_same_record_never_duplicate():
     assert SourceRecord.objects.filter(source_id=ACME_CRM["source_id"]).count() == 1
     assert SourceRecord.objects.count() == 3
     assert second[1].canonical_id == second[2].canonical_id
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("second_is_update", [False, True])
+def test_concurrent_links_to_one_golden_record_lose_no_record_in_survivorship(
+    second_is_update,
+):
+    """Two requests each link a record to the same golden record. The second waits for
+    the first to commit, so its survivorship sees the first's record too: the golden
+    record ends up with the CRM's phone and the PSA's industry, not just one of them."""
+    erp = {**ACME_CRM, "source_id": "C-1", "website": ""}
+    crm = {**ACME_CRM, "phone": "+49 30 1234567"}
+    psa = {**ACME_CRM, "source_id": "5531", "website": "", "industry": "Consulting"}
+    [created] = ingest("erp", erp)
+    if second_is_update:  # the PSA record is stored already; the second request changes it
+        ingest("psa", {**psa, "industry": ""})
+    first_linked = threading.Event()
+    errors: list[BaseException] = []
+
+    def first_request() -> None:
+        try:
+            with transaction.atomic():
+                [linked] = ingest("crm", crm)
+                assert linked.action == Action.LINKED
+                first_linked.set()
+                # Hold the uncommitted link while the second request runs into it.
+                threading.Event().wait(1.0)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+            first_linked.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first_request)
+    thread.start()
+    first_linked.wait(10)
+    [second] = ingest("psa", psa)
+    thread.join(10)
+    assert not errors
+    assert second.action == (Action.UPDATED if second_is_update else Action.LINKED)
+    golden = GoldenRecord.objects.get(canonical_id=created.canonical_id)
+    assert golden.attributes["phone"] == "+49301234567"
+    assert golden.attributes["industry"] == "Consulting"
+    assert golden.source_records.count() == 3
