@@ -272,27 +272,18 @@ class _Batch:
         else:
             record_ids = sorted(ids)
             codes = np.empty((0, len(CODE_FIELDS) + 1), dtype=np.int64)
-        position = {record_id: k for k, record_id in enumerate(record_ids)}
-        probe_index: list[int] = []
-        candidate_index: list[int] = []
-        for index, record_keys in enumerate(keys):
-            found = {
-                position[record_id]
-                for key in record_keys
-                if len(block := self.stored_blocks.get(key, [])) <= MAX_BLOCK_SIZE
-                for record_id in block
-            }
-            probe_index += [index] * len(found)
-            candidate_index += found
+        probe_index, candidate_index = _batch_pairs(keys, self.stored_blocks, record_ids)
         reachable = reachable_pairs(
             [equality_codes(probe) for probe in probes],
             codes,
-            np.asarray(probe_index, dtype=np.int64),
-            np.asarray(candidate_index, dtype=np.int64),
+            probe_index,
+            candidate_index,
             self.model,
             self.review_weight,
         )
-        pairs = list(itertools.compress(zip(probe_index, candidate_index, strict=True), reachable))
+        pairs = list(
+            zip(probe_index[reachable].tolist(), candidate_index[reachable].tolist(), strict=True)
+        )
         # Only the candidates of an active golden record: a candidate the bound ruled out
         # everywhere is never compared, so it is not read.
         full = {
@@ -632,6 +623,29 @@ class _Batch:
             reason=reason,
             correlation_id=self.correlation_id,
         )
+
+
+def _batch_pairs(
+    keys: list[set[str]], blocks: dict[str, list[int]], record_ids: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(arrival index, candidate position in ``record_ids``) of every arrival and stored
+    record that share a block matching reads (not oversized), each pair once."""
+    arrivals: list[int] = []
+    members: list[list[int]] = []
+    for index, record_keys in enumerate(keys):
+        for key in record_keys:
+            block = blocks.get(key)
+            if block and len(block) <= MAX_BLOCK_SIZE:
+                arrivals.append(index)
+                members.append(block)
+    found = np.fromiter(itertools.chain.from_iterable(members), dtype=np.int64)
+    if not len(found):
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty
+    positions = np.searchsorted(np.asarray(record_ids, dtype=np.int64), found)
+    owners = np.repeat(np.asarray(arrivals, dtype=np.int64), [len(m) for m in members])
+    pairs = np.unique(owners * len(record_ids) + positions)
+    return pairs // len(record_ids), pairs % len(record_ids)
 
 
 def _golden_key(golden: GoldenRecord | int) -> Any:
