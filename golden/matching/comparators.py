@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from rapidfuzz import fuzz
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 
 from golden.entities import EntityType
 from golden.matching.blocking import GENERIC_TOKENS
@@ -40,12 +40,26 @@ def compare_name(a: Features, b: Features) -> str:
     jw = JaroWinkler.similarity(a.name, b.name)
     sort = fuzz.token_sort_ratio(a.name, b.name)
     if jw >= 0.96 or sort >= 95:
-        return "very_similar"
+        # A typo past the first three letters of a name no other firm's name there
+        # begins like either spelling. (Keeping the first letters lets the bound of
+        # golden.matching.pairs rule out the heavier level from equality codes alone.)
+        words = min(len(a.name_words), len(b.name_words))
+        distinctive = (
+            a.name_start != ""
+            and a.name_start == b.name_start
+            and prefix_records(a, b, words) < COMMON_RECORDS
+        )
+        return "very_similar" if distinctive else "very_similar_common"
     if fuzz.token_set_ratio(a.name, b.name) == 100:
         # One name's tokens contain the other's: "Siemens" vs "Siemens Energy" — often a
         # sister company, so it is its own, weaker level; weaker still unless the shorter
         # name begins the longer and no other firm's name there begins with it.
         return "contained" if _distinctive_short_name(a, b) else "contained_common"
+    if words := _typo_prefix_words(a, b):
+        # "Lyranoua" for "Lyranova Group", "Paxytrone Aerospace" for "Paxytron Aerospace
+        # Worldwide": the shorter name, but for a typo or a moved space, begins the longer.
+        common = prefix_records(a, b, words) >= COMMON_RECORDS
+        return "contained_common" if common else "contained_typo"
     if jw >= 0.92 or sort >= 88:
         return "similar"
     if sort >= 75:
@@ -74,6 +88,34 @@ def _distinctive_short_name(a: Features, b: Features) -> bool:
         and long[: len(short)] == short
         and prefix_records(a, b, len(short)) < COMMON_RECORDS
     )
+
+
+# Shorter run-together names than this say too little to be told apart from a typo.
+TYPO_PREFIX_MIN_LENGTH = 5
+
+
+def _typo_prefix_words(a: Features, b: Features) -> int:
+    """How many words of the longer name the shorter one spells, run together, within
+    one edit (two from 11 letters on; a swap of neighbours is one), with the first three
+    letters right; 0 if it spells none."""
+    (spelt, _), (_, long) = sorted(
+        (("".join(words), words) for words in (a.name_words, b.name_words)),
+        key=lambda run: len(run[0]),
+    )
+    if len(spelt) < TYPO_PREFIX_MIN_LENGTH or not long or long[0][:3] != spelt[:3]:
+        return 0
+    edits = 1 if len(spelt) <= 10 else 2
+    prefix = ""
+    for count, word in enumerate(long, 1):
+        prefix += word
+        if len(prefix) > len(spelt) + edits:
+            return 0
+        if (
+            len(prefix) >= len(spelt) - edits
+            and OSA.distance(prefix, spelt, score_cutoff=edits) <= edits
+        ):
+            return count
+    return 0
 
 
 def compare_legal_form(a: Features, b: Features) -> str:

@@ -56,6 +56,13 @@ class Features:
         return words[0] if words else ""
 
     @property
+    def name_start(self) -> str:
+        """The first three letters of the name's words run together ("" if shorter): a
+        name spelt with a typo past them may still begin another (compare_name)."""
+        letters = "".join(self.name_words)[:3]
+        return letters if len(letters) == 3 else ""
+
+    @property
     def name_head(self) -> str:
         """The name's first two words; "" for a name of one word."""
         words = self.name_words

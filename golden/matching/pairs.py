@@ -128,18 +128,25 @@ def _bound_terms(
     return terms, _level_weights(model, "address")
 
 
-def _name_bounds(model: MatchModel) -> tuple[float, float, float]:
-    """compare_name: what identical names weigh at most (the best identical level),
+def _name_bounds(model: MatchModel) -> tuple[float, float, float, float]:
+    """compare_name: what identical names weigh at most (the best identical level);
     different ones of which one may begin the other (the best of the rest: the same first
-    word and, unless one name is a single word, the same first two), and the others (not
-    "contained")."""
+    word and, unless one name is a single word, the same first two); those that begin
+    with the same three letters (any level but "contained"); and the others (no level of
+    SAME_START_LEVELS)."""
     weights = _level_weights(model, "name")
     different = {level: w for level, w in weights.items() if not level.startswith("exact")}
     return (
         max(w for level, w in weights.items() if level.startswith("exact")),
         max(different.values()),
         max(w for level, w in different.items() if level != "contained"),
+        max(w for level, w in different.items() if level not in SAME_START_LEVELS),
     )
+
+
+# compare_name's levels that need the same first three letters (besides "contained",
+# which needs the same first word).
+SAME_START_LEVELS = frozenset({"contained", "contained_typo", "very_similar"})
 
 
 def _unbounded_weight(model: MatchModel, equality_fields: Sequence[str]) -> float:
@@ -198,8 +205,9 @@ def _bound_mask_of_codes(
     field_terms, address_weights = _bound_terms(model, equality_fields)
     unbounded = _unbounded_weight(model, equality_fields)
     terms = [(columns[field], equal, different) for field, equal, different in field_terms]
-    same_name, may_begin, other_name = _name_bounds(model)
+    same_name, may_begin, may_begin_typo, other_name = _name_bounds(model)
     names, first_words, heads = columns["name"], columns["first_word"], columns["name_head"]
+    starts = columns["name_start"]
     postal = columns["postal_code"]
     mask = np.empty(len(left), dtype=bool)
     for start in range(0, len(left), BOUND_CHUNK):
@@ -215,9 +223,15 @@ def _bound_mask_of_codes(
             & (first_a == first_b)
             & ((head_a == 0) | (head_b == 0) | (head_a == head_b))
         )
+        start_a, start_b = starts[i], starts[j]
+        starts_alike = (start_a != 0) & (start_a == start_b)
         bound += np.where(
             (a != 0) & (b != 0),
-            np.where(a == b, same_name, np.where(begins, may_begin, other_name)),
+            np.where(
+                a == b,
+                same_name,
+                np.where(begins, may_begin, np.where(starts_alike, may_begin_typo, other_name)),
+            ),
             0.0,
         )
         # compare_address: missing without a postal code or street on either side; two
@@ -250,6 +264,7 @@ CODE_FIELDS = (
     "postal_code",
     "first_word",
     "name_head",
+    "name_start",
 )
 HAS_ADDRESS = len(CODE_FIELDS)
 

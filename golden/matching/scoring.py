@@ -25,8 +25,10 @@ DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
             "exact": (0.45, 0.000006),
             "exact_common": (0.04, 0.0005),
             "exact_generic": (0.04, 0.0016),
-            "very_similar": (0.25, 0.002),
+            "very_similar": (0.25, 0.0004),
+            "very_similar_common": (0.05, 0.002),
             "contained": (0.10, 0.0000667),
+            "contained_typo": (0.06, 0.0001),
             "contained_common": (0.03, 0.01125),
             "similar": (0.08, 0.01),
             "somewhat_similar": (0.04, 0.05),
@@ -55,7 +57,9 @@ DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
             "exact_common": (0.2, 0.1),
             "exact_generic": (0.05, 0.02),
             "very_similar": (0.25, 0.02),
+            "very_similar_common": (0.1, 0.02),
             "contained": (0.03, 0.1),
+            "contained_typo": (0.03, 0.02),
             "contained_common": (0.01, 0.05),
             "similar": (0.03, 0.02),
             "somewhat_similar": (0.04, 0.05),
@@ -137,9 +141,14 @@ EXPLANATIONS = {
     ("name", "exact"): "names are identical once legal form, case and punctuation are set aside,"
     " and no other name there begins alike",
     ("name", "exact_generic"): "names are identical but made of common words only",
-    ("name", "very_similar"): "names differ only by a typo or word order",
+    ("name", "very_similar"): "names differ only by a typo or word order, and no other name"
+    " there begins alike",
+    ("name", "very_similar_common"): "names differ only by a typo or word order, but other"
+    " names there begin alike",
     ("name", "exact_common"): "names are identical, but other names there begin alike",
     ("name", "contained"): "one name begins the other, and no other name there does",
+    ("name", "contained_typo"): "one name, but for a typo, begins the other, and no other name"
+    " there begins alike",
     ("name", "contained_common"): "one name is contained in the other, as in other names there"
     " (often a sister company)",
     ("name", "similar"): "names are similar",

@@ -121,6 +121,69 @@ def test_an_identical_name_is_common_where_several_records_of_one_system_begin_w
     assert compare_name(one_firm[0], one_firm[2]) == "exact"
 
 
+@pytest.mark.parametrize(
+    ("short", "long"),
+    [
+        ("Lyranoua", "Lyranova Group"),  # a typo in the brand
+        ("Paxytrone Aerospace", "Paxytron Aerospace Worldwide"),
+        ("Paxytroneaerospace", "Paxytron Aerospace Worldwide"),  # a space lost
+        ("Lumicomm Edia", "Lumicom Media Associates"),  # a space moved
+        ("Zorneix Media", "Zorenix Media & Company"),  # two letters swapped
+        ("Noripath Sovutions", "Noripath Solutions Industries"),
+    ],
+)
+def test_a_name_with_a_typo_that_begins_another_is_contained_typo(short, long):
+    psa, erp, *_ = counted(
+        (customer(name=short, country="GB"), "psa"),
+        (customer(name=long, country="GB"), "erp"),
+        (customer(name="Harbor Lane Digital", country="GB"), "erp"),
+    )
+    assert compare_name(psa, erp) == "contained_typo"
+    assert compare_name(erp, psa) == "contained_typo"
+
+
+@pytest.mark.parametrize(
+    ("short", "long"),
+    [
+        ("Acme", "Acmex Group"),  # too short to tell from a typo
+        ("Xyranova", "Lyranova Group"),  # the first letters differ
+        ("Lyranxyz", "Lyranova Group"),  # more than one edit
+        ("Lyranova Group Holdings", "Lyranova"),  # the longer name is not spelt
+    ],
+)
+def test_other_names_are_not_contained_typo(short, long):
+    a, b = counted((customer(name=short), "psa"), (customer(name=long), "erp"))
+    assert compare_name(a, b) != "contained_typo"
+
+
+def test_a_typo_where_another_firm_begins_alike_is_common():
+    psa, erp, _ = counted(
+        (customer(name="Lyranoua", country="GB"), "psa"),
+        (customer(name="Lyranova Group", country="GB"), "erp"),
+        (customer(name="Lyranova Capital", country="GB"), "erp"),
+    )
+    assert compare_name(psa, erp) == "contained_common"
+
+
+def test_a_typo_in_a_distinctive_name_is_very_similar_past_its_first_letters():
+    psa, erp, psa_early, other_erp = counted(
+        (customer(name="Blue Field Sofuware", country="GB"), "psa"),
+        (customer(name="Blue Field Software", country="GB"), "erp"),
+        (customer(name="Bleu Field Software", country="GB"), "psa"),
+        (customer(name="Blue Fiord Trading", country="GB"), "erp"),
+    )
+    assert compare_name(psa, erp) == "very_similar"
+    # A typo in the first three letters, or a name other firms' names begin like.
+    assert compare_name(psa_early, erp) == "very_similar_common"
+    two_firms = counted(
+        (customer(name="Blue Field Sofuware", country="GB"), "psa"),
+        (customer(name="Blue Field Software", country="GB"), "erp"),
+        (customer(name="Blue Field Software Consulting", country="GB"), "erp"),
+    )
+    assert compare_name(two_firms[0], two_firms[1]) == "very_similar_common"
+    assert other_erp.name_start == "blu"
+
+
 def test_uncounted_features_compare_as_before_counting():
     assert compare_name(PSA_BASEL, ERP_BASEL) == "contained"
     assert compare_name(PSA_BASEL, PSA_SWISS) == "exact"
