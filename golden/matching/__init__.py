@@ -102,7 +102,7 @@ def forget_match_settings() -> None:
 
 # Bump when features_of changes what it computes: stored features of another version are
 # computed again when read, until the rows are refreshed.
-FEATURES_VERSION = 2
+FEATURES_VERSION = 3
 _FEATURE_FIELDS = tuple(
     f.name for f in fields(Features) if f.name not in ("entity_type", "prefix_counts")
 )

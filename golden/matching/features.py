@@ -128,7 +128,7 @@ def features_of(entity_type: str, cleaned: dict[str, Any], *, parent: str = "") 
             house_number=_house_number(street),
             postal_code=normalize.normalize_postal_code(cleaned.get("postal_code"), country or None)
             or "",
-            city=normalize.normalize_text(cleaned.get("city")),
+            city=normalize.normalize_city(cleaned.get("city"), country or None),
             country=country,
         )
     text_name = normalize.normalize_text(cleaned.get("name"))

@@ -42,3 +42,49 @@ def fill_match_codes(apps: Any, schema_editor: Any = None) -> None:
             features_from(entity_type, features, cleaned)
         ),
     )
+
+
+def refresh_company_match_data(apps: Any, schema_editor: Any = None) -> None:
+    """After a change to what company features hold (FEATURES_VERSION): every customer's
+    and legal entity's stored features, blocking keys (with the codes they carry) and
+    name counts computed again, in batches. Features of another version would otherwise
+    be recomputed on every read, and keys and counts would miss the change."""
+    from collections import Counter
+
+    from golden.matching import KEY_COLUMNS, features_of, key_values, stored_features
+    from golden.matching.frequency import terms_of
+    from golden.services.common import update_rows
+    from golden.sql import insert_values
+
+    source_record = apps.get_model("golden", "SourceRecord")
+    blocking_key = apps.get_model("golden", "BlockingKey")
+    term_frequency = apps.get_model("golden", "TermFrequency")
+    for entity_type in ("customer", "legal_entity"):
+        counts: Counter[tuple[int, str]] = Counter()
+        last = 0
+        while True:
+            rows = list(
+                source_record.objects.filter(entity_type=entity_type, id__gt=last)
+                .order_by("id")
+                .values_list("id", "system_id", "cleaned")[:BATCH]
+            )
+            if not rows:
+                break
+            records, keys = [], []
+            for record_id, system_id, cleaned in rows:
+                features = features_of(entity_type, cleaned)
+                counts.update((system_id, term) for term in terms_of(features))
+                records.append(source_record(pk=record_id, match_features=stored_features(features)))
+                keys += key_values(record_id, entity_type, features)
+            update_rows(source_record, records, ["match_features"])
+            blocking_key.objects.filter(source_record_id__in=[row[0] for row in rows]).delete()
+            insert_values(blocking_key, KEY_COLUMNS, keys)
+            last = rows[-1][0]
+        term_frequency.objects.filter(entity_type=entity_type).delete()
+        term_frequency.objects.bulk_create(
+            (
+                term_frequency(entity_type=entity_type, system_id=system_id, term=term, records=n)
+                for (system_id, term), n in counts.items()
+            ),
+            batch_size=BATCH,
+        )

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from golden import synthetic
 from golden.entities import EntityType
-from golden.matching import find_matches
+from golden.matching import find_matches, key_values, stored_features
 from golden.matching.comparators import compare_name
 from golden.matching.comparators import compare_text_name as compare_name_of_services
 from golden.matching.features import features_of
@@ -27,7 +27,8 @@ from golden.matching.frequency import (
     shared_place,
     terms_of,
 )
-from golden.models import SourceRecord, SourceSystem, TermFrequency
+from golden.migrations._backfill import refresh_company_match_data
+from golden.models import BlockingKey, SourceRecord, SourceSystem, TermFrequency
 from golden.services import ingest_by_system, ingest_records
 
 
@@ -313,6 +314,38 @@ def test_the_migration_counts_the_records_stored_before_it(systems):
     migration = importlib.import_module("golden.migrations.0011_term_frequency")
     migration.count_terms(apps, None)
     assert stored_counts() == expected
+
+
+@pytest.mark.django_db
+def test_refreshing_company_match_data_recomputes_features_keys_and_counts(systems):
+    ingest_by_system(synthetic.generate_customers(25, seed=5), batch_size=100)
+    records = list(SourceRecord.objects.order_by("id"))
+    expected_keys = sorted(
+        (record.pk, key, bytes(codes))
+        for record in records
+        for _, _, key, codes in key_values(
+            record.pk, record.entity_type, features_of("customer", record.cleaned)
+        )
+    )
+    expected_counts = stored_counts()
+    # As a store written before a change to the features looks.
+    SourceRecord.objects.update(match_features={"v": 1})
+    BlockingKey.objects.filter(id__in=BlockingKey.objects.values("id")[:40]).delete()
+    BlockingKey.objects.update(codes=None)
+    TermFrequency.objects.all().delete()
+    refresh_company_match_data(apps)
+    for record in SourceRecord.objects.order_by("id"):
+        assert record.match_features == stored_features(features_of("customer", record.cleaned))
+    assert (
+        sorted(
+            (record_id, key, bytes(codes))
+            for record_id, key, codes in BlockingKey.objects.values_list(
+                "source_record_id", "key", "codes"
+            )
+        )
+        == expected_keys
+    )
+    assert stored_counts() == expected_counts
 
 
 @pytest.mark.django_db

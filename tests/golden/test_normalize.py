@@ -24,6 +24,7 @@ from golden.normalize import (
     TaxId,
     evidence_domain,
     is_free_mail_domain,
+    normalize_city,
     normalize_company_name,
     normalize_country,
     normalize_domain,
@@ -740,6 +741,42 @@ def test_postal_code_is_idempotent(raw: str, country: str | None) -> None:
     assume(once is not None)
     assert re.fullmatch(r"[A-Z0-9]+", once)
     assert normalize_postal_code(once, country) == once
+
+
+# --------------------------------------------------------------------------------- cities
+
+
+@pytest.mark.parametrize(
+    ("spellings", "country", "city"),
+    [
+        (["Köln", "Koeln", "Cologne", "KÖLN"], "DE", "koln"),
+        (["München", "Munich", "Muenchen"], "DE", "munich"),
+        (["Den Haag", "The Hague", "'s-Gravenhage"], "NL", "the hague"),
+        (["Bombay", "Mumbai"], "IN", "mumbai"),
+        (["Torino", "Turin"], "IT", "turin"),
+        (["Genève", "Geneva", "Genf"], "CH", "geneva"),
+        (["Frankfurt", "Frankfurt am Main"], "DE", "frankfurt am main"),
+        # Without a country: the largest city of that spelling.
+        (["Cologne", "Köln"], None, "koln"),
+    ],
+)
+def test_a_city_has_one_spelling_whatever_the_language(spellings, country, city) -> None:
+    assert {normalize_city(spelling, country) for spelling in spellings} == {city}
+
+
+def test_unknown_towns_are_only_folded() -> None:
+    assert normalize_city("Klein-Wümmeldorf", "DE") == "klein wummeldorf"
+    assert normalize_city(None, "DE") == ""
+    # A spelling of a city elsewhere does not rename a town of the record's own country.
+    assert normalize_city("London", "CA") == "london"
+    assert normalize_city("Bombay", "GB") == "bombay"
+
+
+@given(latin_text, st.sampled_from([None, "DE", "NL", "IN", "US", "FR", "JP"]))
+def test_normalize_city_is_idempotent(raw: str, country: str | None) -> None:
+    once = normalize_city(raw, country)
+    assert normalize_city(once, country) == once
+    assert once == "" or NAME_KEY.fullmatch(once)
 
 
 # -------------------------------------------------------------------------------- streets
