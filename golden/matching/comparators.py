@@ -35,8 +35,7 @@ def compare_name(a: Features, b: Features) -> str:
         # "Global Solutions" is shared by unrelated firms: weaker than a distinctive name.
         if all(t in GENERIC_TOKENS for t in a.name_tokens):
             return "exact_generic"
-        common = prefix_records(a, b, len(a.name_words)) >= COMMON_RECORDS
-        return "exact_common" if common else "exact"
+        return _by_commonness("exact", prefix_records(a, b, len(a.name_words)))
     jw = JaroWinkler.similarity(a.name, b.name)
     sort = fuzz.token_sort_ratio(a.name, b.name)
     if jw >= 0.96 or sort >= 95:
@@ -54,7 +53,7 @@ def compare_name(a: Features, b: Features) -> str:
         # One name's tokens contain the other's: "Siemens" vs "Siemens Energy" — often a
         # sister company, so it is its own, weaker level; weaker still unless the shorter
         # name begins the longer and no other firm's name there begins with it.
-        return "contained" if _distinctive_short_name(a, b) else "contained_common"
+        return _by_commonness("contained", _short_name_records(a, b))
     if words := _typo_prefix_words(a, b):
         # "Lyranoua" for "Lyranova Group", "Paxytrone Aerospace" for "Paxytron Aerospace
         # Worldwide": the shorter name, but for a typo or a moved space, begins the longer.
@@ -81,13 +80,22 @@ def common_name_note(a: Features, b: Features) -> str:
     return f'{records} records of one system{where} have names beginning "{" ".join(short)}"'
 
 
-def _distinctive_short_name(a: Features, b: Features) -> bool:
+def _short_name_records(a: Features, b: Features) -> int | None:
+    """How many records of one system there have names beginning with the shorter name,
+    if it begins the longer; None if it does not (a word taken from inside a name)."""
     short, long = sorted((a.name_words, b.name_words), key=len)
-    return (
-        bool(short)
-        and long[: len(short)] == short
-        and prefix_records(a, b, len(short)) < COMMON_RECORDS
-    )
+    if not short or long[: len(short)] != short:
+        return None
+    return prefix_records(a, b, len(short))
+
+
+def _by_commonness(level: str, records: int | None) -> str:
+    """``level`` when no other firm's name there begins alike; ``level_few`` when one
+    other does (a choice between two firms); ``level_common`` when more do, or when the
+    name is not the beginning of the other (``records`` None)."""
+    if records is None or records > COMMON_RECORDS:
+        return f"{level}_common"
+    return f"{level}_few" if records == COMMON_RECORDS else level
 
 
 # Shorter run-together names than this say too little to be told apart from a typo.

@@ -23,12 +23,15 @@ DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
             # "exact" and "contained": no other firm's name there begins with this one
             # (golden.matching.frequency); "_common": several do.
             "exact": (0.45, 0.000006),
+            # One other firm there begins alike: the name is one of two.
+            "exact_few": (0.08, 0.0004),
             "exact_common": (0.04, 0.0005),
             "exact_generic": (0.04, 0.0016),
             "very_similar": (0.25, 0.0004),
             "very_similar_common": (0.05, 0.002),
             "contained": (0.10, 0.0000667),
             "contained_typo": (0.06, 0.0001),
+            "contained_few": (0.03, 0.003),
             "contained_common": (0.03, 0.01125),
             "similar": (0.08, 0.01),
             "somewhat_similar": (0.04, 0.05),
@@ -54,12 +57,14 @@ DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
             # "exact": no other entity's name in that place begins alike, so not a sister
             # (golden.matching.frequency).
             "exact": (0.45, 0.0001),
+            "exact_few": (0.2, 0.1),
             "exact_common": (0.2, 0.1),
             "exact_generic": (0.05, 0.02),
             "very_similar": (0.25, 0.02),
             "very_similar_common": (0.1, 0.02),
             "contained": (0.03, 0.1),
             "contained_typo": (0.03, 0.02),
+            "contained_few": (0.01, 0.05),
             "contained_common": (0.01, 0.05),
             "similar": (0.03, 0.02),
             "somewhat_similar": (0.04, 0.05),
@@ -145,10 +150,12 @@ EXPLANATIONS = {
     " there begins alike",
     ("name", "very_similar_common"): "names differ only by a typo or word order, but other"
     " names there begin alike",
+    ("name", "exact_few"): "names are identical, but one other name there begins alike",
     ("name", "exact_common"): "names are identical, but other names there begin alike",
     ("name", "contained"): "one name begins the other, and no other name there does",
     ("name", "contained_typo"): "one name, but for a typo, begins the other, and no other name"
     " there begins alike",
+    ("name", "contained_few"): "one name begins the other, as it begins one other name there",
     ("name", "contained_common"): "one name is contained in the other, as in other names there"
     " (often a sister company)",
     ("name", "similar"): "names are similar",
@@ -348,6 +355,10 @@ def _total(model: MatchModel, levels: dict[str, str]) -> float:
     return model.prior + sum(model.weight(name, level) for name, level in levels.items())
 
 
+# Name levels whose evidence says how many names there begin alike.
+COMMON_NAME_LEVELS = frozenset({"exact_few", "exact_common", "contained_few", "contained_common"})
+
+
 def _scored(
     model: MatchModel, a: Features, b: Features, levels: dict[str, str], total: float
 ) -> PairScore:
@@ -356,7 +367,7 @@ def _scored(
         if level == MISSING:
             continue
         detail = EXPLANATIONS.get((field_name, level), level.replace("_", " "))
-        if level in ("exact_common", "contained_common") and (note := common_name_note(a, b)):
+        if level in COMMON_NAME_LEVELS and (note := common_name_note(a, b)):
             detail = f"{detail}: {note}"
         evidence.append(
             {

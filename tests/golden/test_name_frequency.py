@@ -97,10 +97,18 @@ def test_a_short_name_is_distinctive_where_no_other_firm_begins_alike():
     erp_basel, erp_zurich, psa_basel, psa_swiss = counted(
         (ERP_BASEL, "erp"), (ERP_ZURICH, "erp"), (PSA_BASEL, "psa"), (PSA_SWISS, "psa")
     )
-    # In Basel one ERP firm's name begins "Keller"; in Switzerland two do.
+    # In Basel one ERP firm's name begins "Keller"; in Switzerland two do: one of two.
     assert compare_name(psa_basel, erp_basel) == "contained"
-    assert compare_name(psa_swiss, erp_basel) == "contained_common"
-    assert compare_name(psa_swiss, erp_zurich) == "contained_common"
+    assert compare_name(psa_swiss, erp_basel) == "contained_few"
+    assert compare_name(psa_swiss, erp_zurich) == "contained_few"
+    # With a third firm, "Keller" says less still.
+    *_, third_psa_swiss, third_erp_basel = counted(
+        (ERP_ZURICH, "erp"),
+        (customer(name="Keller Bau AG", country="CH", city="Bern"), "erp"),
+        (PSA_SWISS, "psa"),
+        (ERP_BASEL, "erp"),
+    )
+    assert compare_name(third_psa_swiss, third_erp_basel) == "contained_common"
     # A word inside the name, not its beginning, is how other firms are named too.
     assert compare_name(customer(name="Kohler", country="CH", city="Basel"), erp_basel) == (
         "contained_common"
@@ -116,7 +124,14 @@ def test_an_identical_name_is_common_where_several_records_of_one_system_begin_w
         (berlin, "erp"), (munich, "erp"), (crm_berlin, "crm"), (crm_germany, "crm")
     )
     assert compare_name(crm_in_berlin, erp_berlin) == "exact"
-    assert compare_name(crm_in_germany, erp_berlin) == "exact_common"
+    assert compare_name(crm_in_germany, erp_berlin) == "exact_few"
+    *_, crm_among_three, erp_among_three = counted(
+        (munich, "erp"),
+        (customer(name="Meridian Analytics Partners", country="DE"), "erp"),
+        (crm_germany, "crm"),
+        (berlin, "erp"),
+    )
+    assert compare_name(crm_among_three, erp_among_three) == "exact_common"
     # One firm's records in several systems do not make its name common.
     one_firm = counted((berlin, "erp"), (crm_berlin, "crm"), (crm_germany, "psa"))
     assert compare_name(one_firm[0], one_firm[2]) == "exact"
@@ -362,7 +377,7 @@ def test_search_before_create_weighs_a_name_by_the_stored_counts(systems):
     probe = customer(name="Meridian Analytics GmbH", country="DE", city="Berlin")
     [match, *_] = find_matches(EntityType.CUSTOMER, probe)
     name = next(e for e in match.score.evidence if e["field"] == "name")
-    assert name["level"] == "exact_common"
+    assert name["level"] == "exact_few"
     assert name["detail"].endswith(
         ': 2 records of one system in DE have names beginning "meridian analytics"'
     )

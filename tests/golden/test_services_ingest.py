@@ -166,8 +166,8 @@ def test_a_name_other_firms_names_begin_with_goes_to_review_not_auto_link(system
     assert b.review_with == [a.canonical_id]
     candidate = MatchCandidate.objects.get()
     evidence = {e["field"]: e for e in candidate.evidence}
-    assert evidence["name"]["level"] == "exact_common"
-    assert "other names there begin alike" in evidence["name"]["detail"]
+    assert evidence["name"]["level"] == "exact_few"
+    assert "one other name there begins alike" in evidence["name"]["detail"]
 
 
 @pytest.mark.django_db
