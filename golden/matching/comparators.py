@@ -59,6 +59,10 @@ def compare_name(a: Features, b: Features) -> str:
         # Worldwide": the shorter name, but for a typo or a moved space, begins the longer.
         common = prefix_records(a, b, words) >= COMMON_RECORDS
         return "contained_common" if common else "contained_typo"
+    if _cut_short(a.name_words, b.name_words) or _cut_short(b.name_words, a.name_words):
+        # "Zor Consulting" for "Zorislux Consulting", "Fenihub Sol" for "Fenihub
+        # Solutions": each word cut short, as PSA users type them.
+        return "abbreviated"
     if jw >= 0.92 or sort >= 88:
         return "similar"
     if sort >= 75:
@@ -124,6 +128,17 @@ def _typo_prefix_words(a: Features, b: Features) -> int:
         ):
             return count
     return 0
+
+
+def _cut_short(short: tuple[str, ...], long: tuple[str, ...]) -> bool:
+    """Each word of ``short`` begins the word of ``long`` in its place, one at least cut
+    short, the first of three letters or more (so the first three letters agree)."""
+    return (
+        len(short) == len(long) > 0
+        and len(short[0]) >= 3
+        and short != long
+        and all(word.startswith(cut) for cut, word in zip(short, long, strict=True))
+    )
 
 
 def compare_legal_form(a: Features, b: Features) -> str:

@@ -90,6 +90,17 @@ def _house_number(street: str) -> str:
 _UNIT_SUFFIX = re.compile(r"(?: per)? (?:hourly|daily|weekly|monthly|fixed fee|hour|day|month)$")
 
 
+def _without_country(name: str, country: str) -> str:
+    """A group's entity named after its country ("Voxangate Netherlands", "Acme
+    Consulting UK") without it, when that is the entity's country: it is what the
+    country field says already, and the other systems leave it out."""
+    words = name.split()
+    for count in (3, 2, 1):
+        if len(words) > count and normalize.normalize_country(" ".join(words[-count:])) == country:
+            return " ".join(words[:-count])
+    return name
+
+
 def person_key(value: str | None) -> str:
     """A person as systems write them — "Anna Berg", "A. Berg", "Berg, Anna" — reduced to
     "surname|first initial" ("berg|a"); "" when unknown."""
@@ -112,9 +123,12 @@ def features_of(entity_type: str, cleaned: dict[str, Any], *, parent: str = "") 
     if entity_type in (EntityType.CUSTOMER, EntityType.LEGAL_ENTITY):
         street = normalize.normalize_street(cleaned.get("address_line1")) or ""
         website = normalize.evidence_domain(cleaned.get("website")) or ""
+        plain = name.name if name else ""
+        if entity_type == EntityType.LEGAL_ENTITY:
+            plain = _without_country(plain, country)
         return Features(
             entity_type=entity_type,
-            name=name.name if name else "",
+            name=plain,
             legal_form=(name.legal_form or "") if name else "",
             tax_id=_tax_key(cleaned.get("tax_id"), country or None),
             # Kept apart from the tax ID: one system may hold only the tax ID and the other

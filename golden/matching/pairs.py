@@ -146,7 +146,7 @@ def _name_bounds(model: MatchModel) -> tuple[float, float, float, float]:
 
 # compare_name's levels that need the same first three letters (besides "contained",
 # which needs the same first word).
-SAME_START_LEVELS = frozenset({"contained", "contained_typo", "very_similar"})
+SAME_START_LEVELS = frozenset({"contained", "contained_typo", "very_similar", "abbreviated"})
 
 
 def _unbounded_weight(model: MatchModel, equality_fields: Sequence[str]) -> float:

@@ -33,6 +33,7 @@ DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
             "contained_typo": (0.06, 0.0001),
             "contained_few": (0.03, 0.003),
             "contained_common": (0.03, 0.01125),
+            "abbreviated": (0.08, 0.01),
             "similar": (0.08, 0.01),
             "somewhat_similar": (0.04, 0.05),
             "different": (0.03, 0.9309),
@@ -56,16 +57,21 @@ DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
         "name": {
             # "exact": no other entity's name in that place begins alike, so not a sister
             # (golden.matching.frequency).
-            "exact": (0.45, 0.0001),
+            "exact": (0.45, 0.00003),
             "exact_few": (0.2, 0.1),
             "exact_common": (0.2, 0.1),
             "exact_generic": (0.05, 0.02),
             "very_similar": (0.25, 0.02),
             "very_similar_common": (0.1, 0.02),
-            "contained": (0.03, 0.1),
+            # The group's only entity there whose name begins with the other: PSA
+            # shortens "Voxangate Consulting B.V." to "Voxangate" (or "Voxangate NL").
+            "contained": (0.4, 0.01),
             "contained_typo": (0.03, 0.02),
-            "contained_few": (0.01, 0.05),
+            "contained_few": (0.2, 0.05),
             "contained_common": (0.01, 0.05),
+            # The brand cut short ("Zor" for "Zorislux") fits several groups: it takes
+            # an address or an ID to go to review.
+            "abbreviated": (0.3, 0.1),
             "similar": (0.03, 0.02),
             "somewhat_similar": (0.04, 0.05),
             "different": (0.2, 0.5),
@@ -76,7 +82,8 @@ DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
         "address": {
             "exact": (0.3, 0.01),
             "similar": (0.4, 0.015),
-            "same_postal_code": (0.25, 0.02),
+            # Offices cluster in business districts: a shared postal code says little.
+            "same_postal_code": (0.25, 0.04),
             "different": (0.05, 0.955),
         },
         "country": {"same": (0.99, 0.2), "different": (0.01, 0.8)},
@@ -158,6 +165,7 @@ EXPLANATIONS = {
     ("name", "contained_few"): "one name begins the other, as it begins one other name there",
     ("name", "contained_common"): "one name is contained in the other, as in other names there"
     " (often a sister company)",
+    ("name", "abbreviated"): "one name is the other with words cut short",
     ("name", "similar"): "names are similar",
     ("name", "somewhat_similar"): "names share some words",
     ("name", "different"): "names are different",

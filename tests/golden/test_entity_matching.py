@@ -11,6 +11,7 @@ from golden.matching.blocking import blocking_keys
 from golden.matching.comparators import (
     compare_code,
     compare_dates,
+    compare_name,
     compare_person,
     compare_text_name,
 )
@@ -95,6 +96,55 @@ def test_tax_id_on_one_side_and_register_number_on_the_other_is_no_conflict():
     assert score.vetoes == []
     assert {e["field"] for e in score.evidence} >= {"name", "country"}
     assert "tax_id" not in {e["field"] for e in score.evidence}
+
+
+@pytest.mark.parametrize(
+    ("name", "country", "plain"),
+    [
+        ("Voxangate Netherlands", "NL", "voxangate"),
+        ("Dorflow United States", "US", "dorflow"),
+        ("Nimummark Consulting AU", "AU", "nimummark consulting"),
+        ("Acme UK Ltd", "GB", "acme"),
+        ("IBM Deutschland GmbH", "DE", "ibm"),
+        # Another country's name, or a name that is only a country, stays.
+        ("Acme France", "DE", "acme france"),
+        ("Netherlands", "NL", "netherlands"),
+    ],
+)
+def test_a_legal_entity_is_compared_without_its_own_country_in_its_name(name, country, plain):
+    assert features_of(LEGAL_ENTITY, {"name": name, "country": country}).name == plain
+    # Customers keep it: "Air France" is not "Air".
+    assert features_of(EntityType.CUSTOMER, {"name": "Air France", "country": "FR"}).name == (
+        "air france"
+    )
+
+
+def test_a_psa_entity_named_after_its_country_goes_to_review_with_the_groups_entity_there():
+    model = default_model(LEGAL_ENTITY)
+    erp = features_of(
+        LEGAL_ENTITY,
+        {"name": "Voxangate Consulting B.V.", "country": "NL", "tax_id": "NL961432834B01"},
+    )
+    psa = features_of(LEGAL_ENTITY, {"name": "Voxangate Netherlands", "country": "NL"})
+    score = score_pair(model, erp, psa)
+    assert {e["field"]: e["level"] for e in score.evidence}["name"] == "contained"
+    assert score.decision(model.thresholds) == "review"
+
+
+@pytest.mark.parametrize(
+    ("short", "long"),
+    [("Zor Consulting", "Zorislux Consulting"), ("Fenihub Sol", "Fenihub Solutions")],
+)
+def test_words_cut_short_are_abbreviated(short, long):
+    for entity_type in (LEGAL_ENTITY, EntityType.CUSTOMER):
+        a = features_of(entity_type, {"name": short, "country": "US"})
+        b = features_of(entity_type, {"name": long, "country": "US"})
+        assert compare_name(a, b) == compare_name(b, a) == "abbreviated"
+    # Two letters, another word order or a word that is not cut short are not.
+    for other in ("Zo Consulting", "Consulting Zor", "Zor Advisory"):
+        a = features_of(LEGAL_ENTITY, {"name": other, "country": "US"})
+        b = features_of(LEGAL_ENTITY, {"name": long, "country": "US"})
+        assert compare_name(a, b) != "abbreviated"
 
 
 def test_projects_of_different_customers_never_link():
