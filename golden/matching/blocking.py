@@ -76,12 +76,19 @@ def blocking_keys(f: Features) -> set[str]:
         keys.add(f"code:{f.code}")
     if f.reference:
         keys.add(f"ref:{f.reference}")
-    # A project's words meet only its customer's projects; a service's words meet every
-    # category's, since PSA exports often leave the category out.
-    scope = f.parent if f.entity_type == EntityType.PROJECT else ""
+    if f.entity_type == EntityType.SERVICE_CODE:
+        # A catalogue's services of one category are few enough to compare them all: PSA
+        # writes "Tax Sr Mgr" for "Senior Manager - Tax", which shares no word with it.
+        if f.parent:
+            keys.add(f"cat:{f.parent}")
+        # Words meet every category's, since PSA exports often leave the category out;
+        # "partner" or "tax" name a service, not a company.
+        keys.update(f"tok::{token}" for token in f.name_tokens if len(token) >= 3)
+        return keys
+    # A project's words meet only its customer's projects.
     for token in f.name_tokens:
         if len(token) >= 4 and token not in GENERIC_TOKENS:
-            keys.add(f"tok:{scope}:{token}")
+            keys.add(f"tok:{f.parent}:{token}")
     if f.parent and f.start_date:
         # One customer's projects that start on one day: PSA abbreviates the names.
         keys.add(f"start:{f.parent}:{f.start_date}")

@@ -252,14 +252,21 @@ def _abbreviates(short: str, word: str) -> bool:
 
 
 def _expanded(name: str, other: str) -> str:
-    """``name`` with each word that abbreviates a word of ``other`` spelt out."""
+    """``name`` with each word that abbreviates a word of ``other``, or misspells it by
+    one edit ("cosnultant", five letters or more), written as there."""
     others = other.split()
     return " ".join(
         word
         if word in others
-        else next((full for full in others if _abbreviates(word, full)), word)
+        else next(
+            (full for full in others if _abbreviates(word, full) or _misspells(word, full)), word
+        )
         for word in name.split()
     )
+
+
+def _misspells(word: str, other: str) -> bool:
+    return min(len(word), len(other)) >= 5 and OSA.distance(word, other, score_cutoff=1) <= 1
 
 
 def compare_text_name(a: Features, b: Features) -> str:
@@ -274,7 +281,8 @@ def compare_text_name(a: Features, b: Features) -> str:
     if a.name == b.name:
         common = prefix_records(a, b, len(a.name_words)) >= COMMON_RECORDS
         return "exact_common" if common else "exact"
-    left, right = _expanded(a.name, b.name), _expanded(b.name, a.name)
+    left = _expanded(a.name, b.name)
+    right = _expanded(b.name, left)  # a word a misspelt is now b's own
     if fuzz.token_sort_ratio(left, right) >= 95:
         return "very_similar"
     score = fuzz.token_set_ratio(left, right)

@@ -125,7 +125,9 @@ DEFAULT_MU: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
             # frequency); "Senior Consultant" on every practice's rate card is "_common".
             "exact": (0.5, 0.0001),
             "exact_common": (0.2, 0.002),
-            "very_similar": (0.35, 0.002),
+            # A typo, an abbreviation or another word order of one service's name: two
+            # services of one catalogue are named apart by more than that.
+            "very_similar": (0.35, 0.0001),
             "contained": (0.05, 0.05),
             "similar": (0.07, 0.07),
             "different": (0.03, 0.8775),

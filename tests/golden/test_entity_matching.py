@@ -227,6 +227,10 @@ def test_compare_dates(a, b, level):
         ("sr consultant", "senior consultant", "very_similar"),
         ("mgd analytics", "managed analytics", "very_similar"),
         ("consultant", "senior consultant", "contained"),
+        # A word misspelt by one edit, five letters or more, on either side.
+        ("cosnultant risk", "consultant risk", "very_similar"),
+        ("finance analyst", "finanec analyst", "very_similar"),
+        ("analyst tax", "analyst tay", "similar"),  # "tax" is too short to tell
         ("acme cloud migration", "acme strategy refresh", "different"),
         ("data migration", "", "missing"),
     ],
@@ -254,6 +258,15 @@ def test_blocking_keys_of_projects_services_and_legal_entities():
     with_category = service(name="solution architect", parent="consulting")
     without = service(name="solution architect")
     assert blocking_keys(with_category) & blocking_keys(without)
+    # Services of one category all meet: "Tax Sr Mgr" shares no word with "Senior Manager
+    # Tax" until it is spelt out; short words and "partner" are a service's words too.
+    psa_service = service(name="tax sr mgr", parent="consulting")
+    erp_service = service(name="senior manager tax", parent="consulting")
+    assert blocking_keys(psa_service) & blocking_keys(erp_service) == {
+        "cat:consulting",
+        "tok::tax",
+    }
+    assert "tok::partner" in blocking_keys(service(name="partner"))
     entity = features_of(
         LEGAL_ENTITY,
         {"name": "NW Germany", "country": "DE", "registration_number": "HRB123456"},
