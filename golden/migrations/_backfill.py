@@ -44,22 +44,24 @@ def fill_match_codes(apps: Any, schema_editor: Any = None) -> None:
     )
 
 
-def refresh_company_match_data(apps: Any, schema_editor: Any = None) -> None:
-    """After a change to what company features hold (FEATURES_VERSION): every customer's
-    and legal entity's stored features, blocking keys (with the codes they carry) and
-    name counts computed again, in batches. Features of another version would otherwise
-    be recomputed on every read, and keys and counts would miss the change."""
+def refresh_match_data(apps: Any, schema_editor: Any = None) -> None:
+    """After a change to what features hold (FEATURES_VERSION): every record's stored
+    features, and for all but projects its blocking keys (with the codes they carry) and
+    name counts, computed again in batches. Features of another version would otherwise
+    be recomputed on every read, and keys and counts would miss the change. A project's
+    keys name its customer's golden record, which its cleaned values do not hold: they
+    are left as they are (project features did not change)."""
     from collections import Counter
 
     from golden.matching import KEY_COLUMNS, features_of, key_values, stored_features
-    from golden.matching.frequency import terms_of
+    from golden.matching.frequency import COUNTED, terms_of
     from golden.services.common import update_rows
     from golden.sql import insert_values
 
     source_record = apps.get_model("golden", "SourceRecord")
     blocking_key = apps.get_model("golden", "BlockingKey")
     term_frequency = apps.get_model("golden", "TermFrequency")
-    for entity_type in ("customer", "legal_entity"):
+    for entity_type in ("customer", "legal_entity", "service_code", "project"):
         counts: Counter[tuple[int, str]] = Counter()
         last = 0
         while True:
@@ -77,14 +79,18 @@ def refresh_company_match_data(apps: Any, schema_editor: Any = None) -> None:
                 records.append(source_record(pk=record_id, match_features=stored_features(features)))
                 keys += key_values(record_id, entity_type, features)
             update_rows(source_record, records, ["match_features"])
-            blocking_key.objects.filter(source_record_id__in=[row[0] for row in rows]).delete()
-            insert_values(blocking_key, KEY_COLUMNS, keys)
+            if entity_type != "project":
+                blocking_key.objects.filter(source_record_id__in=[row[0] for row in rows]).delete()
+                insert_values(blocking_key, KEY_COLUMNS, keys)
             last = rows[-1][0]
-        term_frequency.objects.filter(entity_type=entity_type).delete()
-        term_frequency.objects.bulk_create(
-            (
-                term_frequency(entity_type=entity_type, system_id=system_id, term=term, records=n)
-                for (system_id, term), n in counts.items()
-            ),
-            batch_size=BATCH,
-        )
+        if entity_type in COUNTED:
+            term_frequency.objects.filter(entity_type=entity_type).delete()
+            term_frequency.objects.bulk_create(
+                (
+                    term_frequency(
+                        entity_type=entity_type, system_id=system_id, term=term, records=n
+                    )
+                    for (system_id, term), n in counts.items()
+                ),
+                batch_size=BATCH,
+            )

@@ -27,7 +27,7 @@ from golden.matching.frequency import (
     shared_place,
     terms_of,
 )
-from golden.migrations._backfill import refresh_company_match_data
+from golden.migrations._backfill import refresh_match_data
 from golden.models import BlockingKey, SourceRecord, SourceSystem, TermFrequency
 from golden.services import ingest_by_system, ingest_records
 
@@ -332,9 +332,27 @@ def test_the_migration_counts_the_records_stored_before_it(systems):
 
 
 @pytest.mark.django_db
-def test_refreshing_company_match_data_recomputes_features_keys_and_counts(systems):
+def test_refreshing_match_data_recomputes_features_keys_and_counts(systems):
     ingest_by_system(synthetic.generate_customers(25, seed=5), batch_size=100)
-    records = list(SourceRecord.objects.order_by("id"))
+    # A project's keys name its customer's golden record: they are kept as they are.
+    [customer_record, *_] = SourceRecord.objects.filter(system__code="crm")
+    ingest_records(
+        entity_type="project",
+        system=SourceSystem.objects.get(code="crm"),
+        records=[
+            {
+                "source_id": "P-1",
+                "name": "ERP Rollout",
+                "customer_source_id": customer_record.source_id,
+            }
+        ],
+        actor=None,
+    )
+    project = SourceRecord.objects.get(entity_type="project")
+    project_keys = sorted(
+        BlockingKey.objects.filter(source_record=project).values_list("key", flat=True)
+    )
+    records = list(SourceRecord.objects.filter(entity_type="customer").order_by("id"))
     expected_keys = sorted(
         (record.pk, key, bytes(codes))
         for record in records
@@ -348,15 +366,22 @@ def test_refreshing_company_match_data_recomputes_features_keys_and_counts(syste
     BlockingKey.objects.filter(id__in=BlockingKey.objects.values("id")[:40]).delete()
     BlockingKey.objects.update(codes=None)
     TermFrequency.objects.all().delete()
-    refresh_company_match_data(apps)
-    for record in SourceRecord.objects.order_by("id"):
+    refresh_match_data(apps)
+    for record in SourceRecord.objects.filter(entity_type="customer").order_by("id"):
         assert record.match_features == stored_features(features_of("customer", record.cleaned))
+    project.refresh_from_db()
+    assert project.match_features == stored_features(features_of("project", project.cleaned))
+    assert (
+        sorted(BlockingKey.objects.filter(source_record=project).values_list("key", flat=True))
+        == project_keys
+    )
+    assert project_keys
     assert (
         sorted(
             (record_id, key, bytes(codes))
-            for record_id, key, codes in BlockingKey.objects.values_list(
-                "source_record_id", "key", "codes"
-            )
+            for record_id, key, codes in BlockingKey.objects.filter(
+                source_record__entity_type="customer"
+            ).values_list("source_record_id", "key", "codes")
         )
         == expected_keys
     )
