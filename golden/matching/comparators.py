@@ -38,11 +38,12 @@ def compare_name(a: Features, b: Features) -> str:
         return _by_commonness("exact", prefix_records(a, b, len(a.name_words)))
     jw = JaroWinkler.similarity(a.name, b.name)
     sort = fuzz.token_sort_ratio(a.name, b.name)
+    words_a, words_b = a.name_words, b.name_words
     if jw >= 0.96 or sort >= 95:
         # A typo past the first three letters of a name no other firm's name there
         # begins like either spelling. (Keeping the first letters lets the bound of
         # golden.matching.pairs rule out the heavier level from equality codes alone.)
-        words = min(len(a.name_words), len(b.name_words))
+        words = min(len(words_a), len(words_b))
         distinctive = (
             a.name_start != ""
             and a.name_start == b.name_start
@@ -54,12 +55,12 @@ def compare_name(a: Features, b: Features) -> str:
         # sister company, so it is its own, weaker level; weaker still unless the shorter
         # name begins the longer and no other firm's name there begins with it.
         return _by_commonness("contained", _short_name_records(a, b))
-    if words := _typo_prefix_words(a, b):
+    if words := _typo_prefix_words(words_a, words_b):
         # "Lyranoua" for "Lyranova Group", "Paxytrone Aerospace" for "Paxytron Aerospace
         # Worldwide": the shorter name, but for a typo or a moved space, begins the longer.
         common = prefix_records(a, b, words) >= COMMON_RECORDS
         return "contained_common" if common else "contained_typo"
-    if _cut_short(a.name_words, b.name_words) or _cut_short(b.name_words, a.name_words):
+    if _cut_short(words_a, words_b) or _cut_short(words_b, words_a):
         # "Zor Consulting" for "Zorislux Consulting", "Fenihub Sol" for "Fenihub
         # Solutions": each word cut short, as PSA users type them.
         return "abbreviated"
@@ -106,14 +107,12 @@ def _by_commonness(level: str, records: int | None) -> str:
 TYPO_PREFIX_MIN_LENGTH = 5
 
 
-def _typo_prefix_words(a: Features, b: Features) -> int:
+def _typo_prefix_words(words_a: tuple[str, ...], words_b: tuple[str, ...]) -> int:
     """How many words of the longer name the shorter one spells, run together, within
     one edit (two from 11 letters on; a swap of neighbours is one), with the first three
     letters right; 0 if it spells none."""
-    (spelt, _), (_, long) = sorted(
-        (("".join(words), words) for words in (a.name_words, b.name_words)),
-        key=lambda run: len(run[0]),
-    )
+    run_a, run_b = "".join(words_a), "".join(words_b)
+    spelt, long = (run_a, words_b) if len(run_a) <= len(run_b) else (run_b, words_a)
     if len(spelt) < TYPO_PREFIX_MIN_LENGTH or not long or long[0][:3] != spelt[:3]:
         return 0
     edits = 1 if len(spelt) <= 10 else 2
