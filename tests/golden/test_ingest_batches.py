@@ -224,32 +224,43 @@ def test_a_record_the_database_refuses_is_rejected_and_the_others_land(systems):
     assert GoldenChange.objects.count() == 3
 
 
+def while_uncommitted(first_request, second_request):
+    """Run ``first_request`` in a transaction of its own (another thread and connection)
+    and, while it holds its writes uncommitted for a second, ``second_request``; the
+    second's result once both are done."""
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                first_request()
+                done.set()
+                # Hold the uncommitted writes while the second request runs into them.
+                threading.Event().wait(1.0)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+            done.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    done.wait(10)
+    result = second_request()
+    thread.join(10)
+    assert not errors
+    return result
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_inserts_of_the_same_record_never_duplicate():
     """Two requests carry the same new record: the one that commits second waits on the
     first's insert, then takes the record as stored; its other records still land."""
-    first_inserted = threading.Event()
-    errors: list[BaseException] = []
-
-    def first_request() -> None:
-        try:
-            with transaction.atomic():
-                ingest("crm", ACME_CRM)
-                first_inserted.set()
-                # Hold the uncommitted insert while the second request runs into it.
-                threading.Event().wait(1.0)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-            first_inserted.set()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=first_request)
-    thread.start()
-    first_inserted.wait(10)
-    second = ingest("crm", OTHER, ACME_CRM, ACME_CRM_DUPLICATE)
-    thread.join(10)
-    assert not errors
+    second = while_uncommitted(
+        lambda: ingest("crm", ACME_CRM),
+        lambda: ingest("crm", OTHER, ACME_CRM, ACME_CRM_DUPLICATE),
+    )
     assert [r.action for r in second] == [Action.CREATED, Action.UNCHANGED, Action.LINKED]
     assert SourceRecord.objects.filter(source_id=ACME_CRM["source_id"]).count() == 1
     assert SourceRecord.objects.count() == 3
@@ -270,29 +281,11 @@ def test_concurrent_links_to_one_golden_record_lose_no_record_in_survivorship(
     [created] = ingest("erp", erp)
     if second_is_update:  # the PSA record is stored already; the second request changes it
         ingest("psa", {**psa, "industry": ""})
-    first_linked = threading.Event()
-    errors: list[BaseException] = []
-
-    def first_request() -> None:
-        try:
-            with transaction.atomic():
-                [linked] = ingest("crm", crm)
-                assert linked.action == Action.LINKED
-                first_linked.set()
-                # Hold the uncommitted link while the second request runs into it.
-                threading.Event().wait(1.0)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-            first_linked.set()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=first_request)
-    thread.start()
-    first_linked.wait(10)
-    [second] = ingest("psa", psa)
-    thread.join(10)
-    assert not errors
+    linked: list = []
+    [second] = while_uncommitted(
+        lambda: linked.extend(ingest("crm", crm)), lambda: ingest("psa", psa)
+    )
+    assert [r.action for r in linked] == [Action.LINKED]
     assert second.action == (Action.UPDATED if second_is_update else Action.LINKED)
     golden = GoldenRecord.objects.get(canonical_id=created.canonical_id)
     assert golden.attributes["phone"] == "+49301234567"
