@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--base-companies", type=int, default=0)
     parser.add_argument("--base-batch", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=500, help="records per measured batch")
     parser.add_argument("--base-only", action="store_true", help="load the base and stop")
     parser.add_argument(
         "--base-loaded", action="store_true", help="the base is in the database already"
@@ -69,10 +70,10 @@ def main() -> None:
         sys.exit(f"the database holds {base_count:,} records, the base {len(base):,}")
     if args.profile:
         profiler = cProfile.Profile()
-        elapsed = profiler.runcall(timed_ingest, records, 500)
+        elapsed = profiler.runcall(timed_ingest, records, args.batch)
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
     else:
-        elapsed = timed_ingest(records, 500)
+        elapsed = timed_ingest(records, args.batch)
 
     if args.base_companies:
         loaded = (
@@ -85,7 +86,7 @@ def main() -> None:
             f"{args.base_companies}`: {base_count:,} customer records of {args.base_companies:,} generated "
             f"companies loaded first through `ingest_records` in batches of {args.base_batch:,} "
             f"{loaded}, then {len(records):,} records of {args.companies:,} more companies ingested on top through "
-            f"`ingest_records` (ERP, then CRM, then PSA, batches of 500): "
+            f"`ingest_records` (ERP, then CRM, then PSA, batches of {args.batch:,}): "
             f"**{len(records) / elapsed:,.0f} records/s** ({elapsed:.0f} s, matching included)."
         )
         print(body)
@@ -119,7 +120,7 @@ def main() -> None:
     body = (
         f"`bench/run.sh incremental --companies {args.companies}`: {len(stored):,} customer records of "
         f"{args.companies:,} generated companies ingested through `ingest_records` (ERP, then CRM, then PSA, "
-        f"batches of 500) into an empty PostgreSQL: **{len(stored) / elapsed:,.0f} records/s** "
+        f"batches of {args.batch:,}) into an empty PostgreSQL: **{len(stored) / elapsed:,.0f} records/s** "
         f"({elapsed:.0f} s, matching included).\n\n"
         "| | auto-link precision | auto recall | review / 1,000 | recall after review |\n|---|---|---|---|---|\n"
         f"| incremental | {report['auto_precision']:.4f} | {report['auto_recall']:.4f} | "
