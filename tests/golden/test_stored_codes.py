@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from django.db import connection
 
 import golden.services.placement
 from golden import synthetic
@@ -124,3 +125,13 @@ def test_placement_reads_source_records_only_for_candidates_that_pass_the_bound(
     monkeypatch.setattr(golden.services.placement, "candidate_codes", coded)
     ingest_generated(120, seed=9, batch_size=60)
     assert 0 < len(read) < len(candidates)
+
+
+@pytest.mark.django_db
+def test_blocks_are_read_from_a_covering_index():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'golden_blockingkey_lookup'"
+        )
+        [(definition,)] = cursor.fetchall()
+    assert "(entity_type, key) INCLUDE (source_record_id, codes)" in definition
