@@ -547,6 +547,10 @@ def normalize_email(value: str | None) -> str | None:
 CITY_MIN_POPULATION = 15_000
 
 
+# The last code point of the Latin Extended-B block.
+_LATIN_END = 0x24F
+
+
 class _City(NamedTuple):
     name: str
     country: str
@@ -575,7 +579,9 @@ def _city_index() -> tuple[dict[str, tuple[_City, ...]], dict[str, tuple[_City, 
     spellings: dict[str, list[_City]] = {}
     for city, alternates in cities:
         names.setdefault(city.name, []).append(city)
-        for key in {normalize_text(value) for value in alternates} - {"", city.name}:
+        # Spellings in other scripts fold to nothing: skipped before folding.
+        latin = (value for value in alternates if value and ord(value[0]) <= _LATIN_END)
+        for key in {normalize_text(value) for value in latin} - {"", city.name}:
             spellings.setdefault(key, []).append(city)
     return (
         {key: tuple(found) for key, found in names.items()},
