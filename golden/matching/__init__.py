@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -309,7 +309,7 @@ def _candidate_rows(
     return rows
 
 
-def candidate_ids(blocks: dict[str, list[int]]) -> set[int]:
+def candidate_ids(blocks: dict[str, Sequence[int]]) -> set[int]:
     """The records of the blocks matching reads (an oversized block is skipped)."""
     return {i for block in blocks.values() if len(block) <= MAX_BLOCK_SIZE for i in block}
 

@@ -10,7 +10,7 @@ a big city's postal code) are skipped rather than compared quadratically.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -30,6 +30,9 @@ GENERIC_TOKENS = frozenset(
     north south east west new first national united general american european asia pacific""".split()
 )
 MAX_BLOCK_SIZE = 400
+# Stands for a stored block of more than MAX_BLOCK_SIZE records, which matching skips:
+# only its size matters, so its members are not read.
+OVERSIZED: tuple[int, ...] = (0,) * (MAX_BLOCK_SIZE + 1)
 # Longer keys are stored cut to this length (the column's size).
 STORED_KEY_LENGTH = 200
 
@@ -118,7 +121,7 @@ def stored_key(key: str) -> str:
     return key[:STORED_KEY_LENGTH]
 
 
-def block_members(entity_type: str, keys: Iterable[str]) -> dict[str, list[int]]:
+def block_members(entity_type: str, keys: Iterable[str]) -> dict[str, Sequence[int]]:
     """Source record IDs stored under each key (BlockingKey table), at most
     MAX_BLOCK_SIZE + 1 per key: enough to tell an oversized block, which is skipped,
     without reading it. One query for all the keys of a batch; on PostgreSQL each key
@@ -138,7 +141,7 @@ class StoredCodes(NamedTuple):
 
 def block_members_with_codes(
     entity_type: str, keys: Iterable[str]
-) -> tuple[dict[str, list[int]], StoredCodes]:
+) -> tuple[dict[str, Sequence[int]], StoredCodes]:
     """``block_members``, and the stored equality codes of the records they name, read
     from the same key rows (the bound then needs no source record)."""
     return _read_blocks(entity_type, keys, with_codes=True)
@@ -146,7 +149,7 @@ def block_members_with_codes(
 
 def _read_blocks(
     entity_type: str, keys: Iterable[str], *, with_codes: bool
-) -> tuple[dict[str, list[int]], StoredCodes]:
+) -> tuple[dict[str, Sequence[int]], StoredCodes]:
     from golden.models import BlockingKey
 
     wanted = sorted(set(keys))
@@ -185,7 +188,7 @@ def _stored_codes(ids: np.ndarray, packed: bytes) -> StoredCodes:
 
 def _read_blocks_postgresql(
     entity_type: str, wanted: list[str], with_codes: bool
-) -> tuple[dict[str, list[int]], StoredCodes]:
+) -> tuple[dict[str, Sequence[int]], StoredCodes]:
     """Tens of thousands of key-record rows per batch come back as one row per key, its
     record IDs packed into one binary string, and one row with each record's codes
     packed in ID order: numpy unpacks them, no Python object per row."""
@@ -193,12 +196,19 @@ def _read_blocks_postgresql(
     from golden.models import BlockingKey
 
     table = connection.ops.quote_name(BlockingKey._meta.db_table)
+    # An oversized block's members are neither sent nor their codes: only that it is.
     codes_part = (
         """UNION ALL
-        SELECT NULL, string_agg(int8send(source_record_id), '' ORDER BY source_record_id),
+        SELECT NULL, NULL,
+            string_agg(int8send(source_record_id), '' ORDER BY source_record_id),
             string_agg(CASE WHEN length(codes) = %(size)s THEN codes
                 ELSE decode(repeat('00', %(size)s), 'hex') END, '' ORDER BY source_record_id)
-        FROM (SELECT DISTINCT ON (source_record_id) source_record_id, codes FROM b) AS d"""
+        FROM (
+            SELECT DISTINCT ON (source_record_id) source_record_id, codes
+            FROM b JOIN (
+                SELECT key FROM b GROUP BY key HAVING count(*) <= %(max)s
+            ) AS kept USING (key)
+        ) AS d"""
         if with_codes
         else ""
     )
@@ -208,24 +218,31 @@ def _read_blocks_postgresql(
             FROM unnest(%(keys)s::varchar[]) AS k(key)
             CROSS JOIN LATERAL (
                 SELECT source_record_id, codes FROM {table}
-                WHERE entity_type = %(entity_type)s AND key = k.key LIMIT %(limit)s
+                WHERE entity_type = %(entity_type)s AND key = k.key LIMIT %(max)s + 1
             ) AS b
         )
-        SELECT key, string_agg(int8send(source_record_id), ''), NULL FROM b GROUP BY key
+        SELECT key, count(*),
+            CASE WHEN count(*) <= %(max)s THEN string_agg(int8send(source_record_id), '') END,
+            NULL
+        FROM b GROUP BY key
         {codes_part}""",
         {
             "keys": wanted,
             "entity_type": entity_type,
-            "limit": MAX_BLOCK_SIZE + 1,
+            "max": MAX_BLOCK_SIZE,
             "size": CODES_SIZE,
         },
     )
-    members: dict[str, list[int]] = {}
+    members: dict[str, Sequence[int]] = {}
     codes = _stored_codes(np.empty(0, dtype=np.int64), b"")
-    for key, packed_ids, packed_codes in rows:
-        ids = np.frombuffer(packed_ids or b"", dtype=">i8")
+    for key, size, packed_ids, packed_codes in rows:
         if key is not None:
-            members[key] = ids.tolist()
-        elif len(ids):
-            codes = _stored_codes(ids.astype(np.int64), bytes(packed_codes))
+            members[key] = (
+                OVERSIZED
+                if size > MAX_BLOCK_SIZE
+                else np.frombuffer(packed_ids, dtype=">i8").tolist()
+            )
+        elif packed_ids:
+            ids = np.frombuffer(packed_ids, dtype=">i8").astype(np.int64)
+            codes = _stored_codes(ids, bytes(packed_codes))
     return members, codes

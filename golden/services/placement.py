@@ -16,7 +16,7 @@ import copy
 import dataclasses
 import itertools
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,7 +196,7 @@ class _Batch:
         self.stored_scores: list[dict[int, PairScore]] = []  # per arrival, by record ID
         self.stored_goldens: dict[int, GoldenRecord] = {}
         self.members: dict[int, list[SourceRecord]] = {}  # id(golden) → its records
-        self.stored_blocks: dict[str, list[int]] = {}
+        self.stored_blocks: dict[str, Sequence[int]] = {}
         self.stored_codes: StoredCodes | None = None  # an entity type with a bound
         self.placed_blocks: dict[str, list[SourceRecord]] = {}
         self.features: dict[tuple[int, str], Features] = {}
@@ -626,12 +626,12 @@ class _Batch:
 
 
 def _batch_pairs(
-    keys: list[set[str]], blocks: dict[str, list[int]], record_ids: list[int]
+    keys: list[set[str]], blocks: dict[str, Sequence[int]], record_ids: list[int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(arrival index, candidate position in ``record_ids``) of every arrival and stored
     record that share a block matching reads (not oversized), each pair once."""
     arrivals: list[int] = []
-    members: list[list[int]] = []
+    members: list[Sequence[int]] = []
     for index, record_keys in enumerate(keys):
         for key in record_keys:
             block = blocks.get(key)
