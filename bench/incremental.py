@@ -20,6 +20,7 @@ import gc
 import os
 import pstats
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +31,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from bench.ingest_cli import timed_ingest as cli_timed_ingest  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from golden import synthetic  # noqa: E402
 from golden.matching.evaluation import clusters_to_pairs, review_report  # noqa: E402
@@ -45,6 +47,12 @@ def main() -> None:
     parser.add_argument("--base-companies", type=int, default=0)
     parser.add_argument("--base-batch", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=500, help="records per measured batch")
+    parser.add_argument(
+        "--cli",
+        action="store_true",
+        help="ingest the measured records with `manage.py ingest` (one CSV file per system, "
+        "its default batch size), process start-up included",
+    )
     parser.add_argument("--base-only", action="store_true", help="load the base and stop")
     parser.add_argument(
         "--base-loaded", action="store_true", help="the base is in the database already"
@@ -77,6 +85,8 @@ def main() -> None:
         profiler = cProfile.Profile()
         elapsed = profiler.runcall(timed_ingest, records, args.batch)
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
+    elif args.cli:
+        elapsed = cli_ingest(records)
     else:
         elapsed = timed_ingest(records, args.batch)
 
@@ -86,12 +96,18 @@ def main() -> None:
             if args.base_loaded
             else f"({base_seconds:.0f} s, {base_count / base_seconds:,.0f} records/s, matching included)"
         )
+        how = (
+            "`manage.py ingest` (one CSV file per system, ERP, then CRM, then PSA, in its default "
+            "batches, three process start-ups included)"
+            if args.cli
+            else f"`ingest_records` (ERP, then CRM, then PSA, batches of {args.batch:,})"
+        )
         body = (
             f"`bench/run.sh incremental --companies {args.companies} --base-companies "
-            f"{args.base_companies}`: {base_count:,} customer records of {args.base_companies:,} generated "
-            f"companies loaded first through `ingest_records` in batches of {args.base_batch:,} "
-            f"{loaded}, then {len(records):,} records of {args.companies:,} more companies ingested on top through "
-            f"`ingest_records` (ERP, then CRM, then PSA, batches of {args.batch:,}): "
+            f"{args.base_companies}{' --cli' if args.cli else ''}`: {base_count:,} customer records of "
+            f"{args.base_companies:,} generated companies loaded first through `ingest_records` in batches "
+            f"of {args.base_batch:,} {loaded}, then {len(records):,} records of {args.companies:,} more "
+            f"companies ingested on top through {how}: "
             f"**{len(records) / elapsed:,.0f} records/s** ({elapsed:.0f} s, matching included)."
         )
         print(body)
@@ -147,6 +163,20 @@ def timed_ingest(records: list, batch_size: int) -> float:
     started = time.perf_counter()
     ingest_by_system(records, batch_size=batch_size)
     return time.perf_counter() - started
+
+
+def cli_ingest(records: list) -> float:
+    """Ingest as an operator would, one file per system with `manage.py ingest`; seconds
+    taken."""
+    elapsed = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for system in ("erp", "crm", "psa"):
+            path = Path(tmp) / f"{system}.csv"
+            synthetic.write_csv(
+                [r for r in records if r.system == system], path, synthetic.CUSTOMER_FIELDS
+            )
+            elapsed += cli_timed_ingest(path, system)[0]
+    return elapsed
 
 
 if __name__ == "__main__":
