@@ -135,3 +135,18 @@ def test_blocks_are_read_from_a_covering_index():
         )
         [(definition,)] = cursor.fetchall()
     assert "(entity_type, key) INCLUDE (source_record_id, codes)" in definition
+
+
+@pytest.mark.django_db
+def test_an_oversized_block_comes_back_as_its_size_alone(systems, monkeypatch):
+    monkeypatch.setattr("golden.matching.blocking.MAX_BLOCK_SIZE", 2)
+    for n in range(3):
+        ingest("crm", "customer", {**ACME, "source_id": f"001A{n}", "tax_id": ""})
+    ingest("crm", "customer", {**GLOBEX, "source_id": "001G"})
+    globex = SourceRecord.objects.get(source_id="001G")
+    keys = ["dom:acme-consulting.de", "dom:globex-partners.de"]
+    blocks, stored = block_members_with_codes("customer", keys)
+    assert len(blocks["dom:acme-consulting.de"]) > 2
+    assert blocks["dom:globex-partners.de"] == [globex.pk]
+    # Only the kept block's members come with codes.
+    assert stored.ids.tolist() == [globex.pk]
