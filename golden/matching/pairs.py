@@ -44,16 +44,16 @@ def candidate_pair_arrays(
     """(left, right) record indices, left < right, sorted, of every pair sharing a key whose
     block has at most ``max_block`` records. ``keys`` yields each record's keys in record
     order; it is read once, so a generator keeps a million records' key sets out of memory."""
-    key_ids: dict[str, int] = {}
-    # Typed arrays: a Python list holds 36 bytes per number, these 8.
+    # Typed arrays: a Python list holds 36 bytes per number, these 8. A key is grouped by
+    # its 64-bit hash, not numbered in a dict of millions of strings: two keys sharing a
+    # hash, vanishingly rare, would only add pairs, which scoring then judges.
     records, key_codes = array("q"), array("q")
     n = 0
     for index, record_keys in enumerate(keys):
         n = index + 1
         for key in record_keys:
             records.append(index)
-            key_codes.append(key_ids.setdefault(key, len(key_ids)))
-    del key_ids
+            key_codes.append(hash(key))
     empty = np.empty(0, dtype=np.int32)
     if not records:
         return empty, empty
