@@ -73,17 +73,31 @@ def candidate_pair_arrays(
         block_starts = starts[kept & (sizes == size)]
         members = rec[block_starts[:, None] + np.arange(size)]
         upper_left, upper_right = np.triu_indices(size, 1)
-        chunks.append(
-            _sorted_unique(members[:, upper_left].ravel() * n + members[:, upper_right].ravel())
-        )
+        # In place: one temporary array of the chunk's size rather than three.
+        pair_codes = members[:, upper_left].ravel()
+        pair_codes *= n
+        pair_codes += members[:, upper_right].ravel()
+        chunks.append(_sorted_unique(pair_codes))
+        del members, pair_codes
     if not chunks:
         return empty, empty
-    codes = _sorted_unique(np.concatenate(chunks))
-    del chunks
-    # int32 halves the memory of the pair arrays (fewer than 2**31 records).
-    left = (codes // n).astype(np.int32)
-    codes %= n
-    return left, codes.astype(np.int32)
+    # Joined chunk by chunk, each freed once copied: concatenate would hold every chunk
+    # and their copy at once, the peak memory of a million records' matching.
+    codes = np.empty(sum(map(len, chunks)), dtype=np.int64)
+    end = len(codes)
+    while chunks:
+        chunk = chunks.pop()
+        codes[end - len(chunk) : end] = chunk
+        end -= len(chunk)
+        del chunk
+    codes = _sorted_unique(codes)
+    # int32 halves the memory of the pair arrays (fewer than 2**31 records); written
+    # straight into them, without an int64 temporary.
+    left = np.empty(len(codes), dtype=np.int32)
+    right = np.empty(len(codes), dtype=np.int32)
+    np.floor_divide(codes, n, out=left, casting="unsafe")
+    np.remainder(codes, n, out=right, casting="unsafe")
+    return left, right
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
