@@ -74,12 +74,10 @@ def compare_name(a: Features, b: Features) -> str:
 def common_name_note(a: Features, b: Features) -> str:
     """Why a shared or contained name weighs little, in words: how many records of one
     system begin with it, where ("" when the name is not counted as common)."""
-    short, long = sorted((a.name_words, b.name_words), key=len)
-    if not short or long[: len(short)] != short:
+    records = _short_name_records(a, b)
+    if records is None or records < COMMON_RECORDS:
         return ""
-    records = prefix_records(a, b, len(short))
-    if records < COMMON_RECORDS:
-        return ""
+    short = min(a.name_words, b.name_words, key=len)
     place = shared_place(a, b)
     where = {CITY: f" in {a.city}", COUNTRY: f" in {a.country or b.country}"}.get(place, "")
     return f'{records} records of one system{where} have names beginning "{" ".join(short)}"'

@@ -82,7 +82,7 @@ def candidate_pair_arrays(
     if not chunks:
         return empty, empty
     # Joined chunk by chunk, each freed once copied: concatenate would hold every chunk
-    # and their copy at once, the peak memory of a million records' matching.
+    # and their copy at once.
     codes = np.empty(sum(map(len, chunks)), dtype=np.int64)
     end = len(codes)
     while chunks:

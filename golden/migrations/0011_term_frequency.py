@@ -5,7 +5,7 @@ from collections import Counter
 
 from django.db import migrations, models
 
-from golden.migrations._backfill import fill_match_codes
+from golden.migrations._backfill import fill_match_codes, store_term_counts
 
 
 def count_terms(apps, schema_editor):
@@ -26,13 +26,7 @@ def count_terms(apps, schema_editor):
         for system_id, stored, cleaned in rows:
             features = features_from(entity_type, stored, cleaned)
             counts.update((system_id, term) for term in terms_of(features))
-        term_frequency.objects.bulk_create(
-            (
-                term_frequency(entity_type=entity_type, system_id=system_id, term=term, records=n)
-                for (system_id, term), n in counts.items()
-            ),
-            batch_size=2000,
-        )
+        store_term_counts(term_frequency, entity_type, counts)
 
 
 class Migration(migrations.Migration):

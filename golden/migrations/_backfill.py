@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 BATCH = 2000
@@ -77,7 +77,8 @@ def refresh_match_data(apps: Any, schema_editor: Any = None) -> None:
                 features = features_of(entity_type, cleaned)
                 counts.update((system_id, term) for term in terms_of(features))
                 records.append(source_record(pk=record_id, match_features=stored_features(features)))
-                keys += key_values(record_id, entity_type, features)
+                if entity_type != "project":
+                    keys += key_values(record_id, entity_type, features)
             update_rows(source_record, records, ["match_features"])
             if entity_type != "project":
                 blocking_key.objects.filter(source_record_id__in=[row[0] for row in rows]).delete()
@@ -85,12 +86,17 @@ def refresh_match_data(apps: Any, schema_editor: Any = None) -> None:
             last = rows[-1][0]
         if entity_type in COUNTED:
             term_frequency.objects.filter(entity_type=entity_type).delete()
-            term_frequency.objects.bulk_create(
-                (
-                    term_frequency(
-                        entity_type=entity_type, system_id=system_id, term=term, records=n
-                    )
-                    for (system_id, term), n in counts.items()
-                ),
-                batch_size=BATCH,
-            )
+            store_term_counts(term_frequency, entity_type, counts)
+
+
+def store_term_counts(
+    term_frequency: Any, entity_type: str, counts: Mapping[tuple[int, str], int]
+) -> None:
+    """TermFrequency rows of one entity type: records per (system ID, term)."""
+    term_frequency.objects.bulk_create(
+        (
+            term_frequency(entity_type=entity_type, system_id=system_id, term=term, records=n)
+            for (system_id, term), n in counts.items()
+        ),
+        batch_size=BATCH,
+    )

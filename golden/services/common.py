@@ -59,14 +59,14 @@ def insert_rows(model: type[Model], rows: Sequence[Model]) -> None:
     ``reserve_primary_keys`` where they matter."""
     if not rows:
         return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(rows, batch_size=500)
+        return
     fields = [
         f
         for f in model._meta.concrete_fields
         if not (f.primary_key and getattr(rows[0], f.attname) is None)
     ]
-    if connection.vendor != "postgresql":
-        model._default_manager.bulk_create(rows, batch_size=500)
-        return
     readers = [_reader(f) for f in fields]
     insert_values(
         model, [f.attname for f in fields], ([read(row) for read in readers] for row in rows)
